@@ -1,0 +1,118 @@
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { loadConfig, type Config } from './shared/config.js';
+import { createLogger } from './shared/log.js';
+import { migrate } from './shared/migrate.js';
+import { ROLE_NAMES, availableRoles, startPlatform, type RoleName } from './start.js';
+import { createTenant, updateTenant, PLANS } from './shared/tenants.js';
+
+const HELP = `fieldops — real-time telemetry and operations for field-service companies
+
+Usage:
+  fieldops migrate                         apply pending database migrations
+  fieldops start [--role ROLE[,ROLE…]]     run the platform (every role by default)
+                                           roles: ${ROLE_NAMES.join(', ')}
+  fieldops tenant create --name N --plan ${PLANS.join('|')} [--addons api,…]
+                         --admin-email E --admin-password P
+                                           create an organization and its admin; prints its id
+  fieldops tenant update ORG_ID [--plan P] [--addons api,…]
+  fieldops --help
+
+Configuration comes from environment variables (see README): DATABASE_URL, REDIS_URL, API_PORT,
+REALTIME_PORT, MQTT_PORT, LOG_LEVEL, …`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(HELP);
+    return command ? 0 : 1;
+  }
+  switch (command) {
+    case 'migrate':
+      return runMigrate();
+    case 'start':
+      return runStart(rest);
+    case 'tenant':
+      return runTenant(rest);
+    default:
+      console.error(`unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+async function runMigrate(): Promise<number> {
+  const config = loadConfig();
+  const { applied } = await migrate(config, createLogger(config.LOG_LEVEL, { cmd: 'migrate' }));
+  console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+  return 0;
+}
+
+async function runStart(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { role: { type: 'string', multiple: true } } });
+  const roles = (values.role ?? []).flatMap((r) => r.split(',')).map((r) => r.trim()).filter(Boolean);
+  for (const role of roles) {
+    if (!(ROLE_NAMES as readonly string[]).includes(role)) throw new Error(`unknown role "${role}" (roles: ${ROLE_NAMES.join(', ')})`);
+  }
+  const config = loadConfig();
+  const log = createLogger(config.LOG_LEVEL);
+  const platform = await startPlatform(config, log, roles.length ? (roles as RoleName[]) : availableRoles());
+  const endpoints = Object.assign({}, ...platform.roles.map((r) => r.endpoints)) as Record<string, string>;
+  log.info({ roles: platform.roles.map((r) => r.name), ...endpoints }, 'fieldops is running');
+  for (const [what, where] of Object.entries(endpoints)) console.log(`  ${what.padEnd(10)} ${where}`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down: no new work, flushing what is held');
+      platform.close().then(resolve, (err) => { log.error({ err }, 'shutdown failed'); resolve(); });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  log.info('stopped');
+  return 0;
+}
+
+async function runTenant(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' }, plan: { type: 'string' }, addons: { type: 'string' },
+      'admin-email': { type: 'string' }, 'admin-password': { type: 'string' },
+    },
+  });
+  const config = loadConfig();
+  const addons = values.addons !== undefined ? values.addons.split(',').map((a) => a.trim()).filter(Boolean) : undefined;
+  return withOwner(config, async (db) => {
+    if (sub === 'create') {
+      const missing = ['name', 'plan', 'admin-email', 'admin-password'].filter((k) => !values[k as keyof typeof values]);
+      if (missing.length) throw new Error(`tenant create needs ${missing.map((m) => `--${m}`).join(', ')}`);
+      const org = await createTenant(db, {
+        name: values.name!, plan: values.plan!, addons: addons ?? [],
+        adminEmail: values['admin-email']!, adminPassword: values['admin-password']!,
+      });
+      console.log(org.id);
+      console.error(`created organization "${org.name}" (${org.plan}) with admin ${values['admin-email']}`);
+      return 0;
+    }
+    if (sub === 'update') {
+      const id = positionals[0];
+      if (!id) throw new Error('tenant update needs the organization id');
+      const org = await updateTenant(db, id, { plan: values.plan, addons });
+      console.log(JSON.stringify(org));
+      return 0;
+    }
+    throw new Error('tenant needs "create" or "update" (see fieldops --help)');
+  });
+}
+
+async function withOwner<T>(config: Config, work: (db: pg.Client) => Promise<T>): Promise<T> {
+  const db = new pg.Client({ connectionString: config.DATABASE_URL });
+  await db.connect();
+  try {
+    return await work(db);
+  } finally {
+    await db.end();
+  }
+}

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { envSchema } from 'env-schema';
+import { Type, type Static } from '@sinclair/typebox';
+
+const port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback });
+
+/** Every environment variable fieldops reads, with its default (DESIGN section 9). */
+const EnvSchema = Type.Object({
+  DATABASE_URL: Type.String({ default: 'postgres://postgres@127.0.0.1:5432/fieldops', pattern: '^postgres(ql)?://' }),
+  DATABASE_SERVICE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_SERVICE_PASSWORD: Type.Optional(Type.String()),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
+  /** Prefix of every Redis key fieldops writes, so that several deployments (or test files) share one Redis. */
+  REDIS_PREFIX: Type.String({ default: '' }),
+  HOST: Type.String({ default: '0.0.0.0' }),
+  API_PORT: port(8080),
+  REALTIME_PORT: port(8081),
+  MQTT_PORT: port(1883),
+  WEBHOOK_ALLOW_HOSTS: Type.String({ default: '' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  DATA_DIR: Type.String({ default: './data' }),
+  /** HMAC secret for user JWTs; every API and realtime process of one deployment must share it. */
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /** Run pending migrations when `fieldops start` begins (as the DATABASE_URL owner). */
+  MIGRATE_ON_START: Type.Boolean({ default: true }),
+  /** Number of `positions:{n}` shards; an asset's fixes always land in the same shard. */
+  POSITION_SHARDS: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
+  /** Approximate length kept in each stream (`XADD … MAXLEN ~`). */
+  STREAM_MAXLEN: Type.Integer({ minimum: 1000, default: 1_000_000 }),
+  INGEST_BATCH_MAX_ROWS: Type.Integer({ minimum: 1, maximum: 20_000, default: 2000 }),
+  INGEST_BATCH_MAX_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 5 }),
+  /** Largest GpsBatch accepted, in fixes; larger ones are rejected as `batch_too_large`. */
+  INGEST_MAX_BATCH_FIXES: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+  /** Rows waiting for the database past which ingest stops reading from sockets. */
+  INGEST_MAX_PENDING_ROWS: Type.Integer({ minimum: 100, default: 50_000 }),
+  TRUST_PROXY: Type.Boolean({ default: false }),
+});
+
+type Env = Static<typeof EnvSchema>;
+
+export interface Config extends Env {
+  jwtSecret: string;
+  /** Connection strings of the services' least-privilege roles (DESIGN section 8). */
+  serviceDatabaseUrls: Record<ServiceDbRole, string>;
+}
+
+export type ServiceDbRole = 'api' | 'ingest' | 'worker';
+export const SERVICE_DB_ROLES: Record<ServiceDbRole, string> = {
+  api: 'fieldops_api',
+  ingest: 'fieldops_ingest',
+  worker: 'fieldops_worker',
+};
+
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+}
+
+/** Parses and validates the environment once; the result is passed down, never re-read. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Env> = {}): Config {
+  let parsed: Env;
+  try {
+    parsed = envSchema<Env>({ schema: EnvSchema, data: { ...pickDefined(env), ...overrides }, dotenv: false });
+  } catch (err) {
+    const message = (err as Error).message.replace(/env\//g, '');
+    throw new ConfigError(`invalid configuration: ${message}`);
+  }
+  return {
+    ...parsed,
+    jwtSecret: parsed.JWT_SECRET ?? persistentSecret(parsed.DATA_DIR, 'jwt.secret'),
+    serviceDatabaseUrls: serviceUrls(parsed),
+  };
+}
+
+function pickDefined(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') out[key] = value;
+  }
+  return out;
+}
+
+function serviceUrls(env: Env): Record<ServiceDbRole, string> {
+  const urls = {} as Record<ServiceDbRole, string>;
+  for (const [role, user] of Object.entries(SERVICE_DB_ROLES) as [ServiceDbRole, string][]) {
+    if (env.DATABASE_SERVICE_URL) {
+      urls[role] = env.DATABASE_SERVICE_URL;
+      continue;
+    }
+    const url = new URL(env.DATABASE_URL);
+    url.username = user;
+    url.password = env.DATABASE_SERVICE_PASSWORD ?? '';
+    urls[role] = url.toString();
+  }
+  return urls;
+}
+
+/** A development secret kept under DATA_DIR so that every process on one machine shares it. */
+function persistentSecret(dataDir: string, name: string): string {
+  const dir = resolve(dataDir);
+  const file = join(dir, name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dir, { recursive: true });
+  const secret = randomBytes(48).toString('base64url');
+  try {
+    writeFileSync(file, secret, { flag: 'wx', mode: 0o600 });
+    return secret;
+  } catch {
+    return readFileSync(file, 'utf8').trim(); // another process wrote it first
+  }
+}

@@ -1,0 +1,60 @@
+import pg from 'pg';
+import type { Config, ServiceDbRole } from './config.js';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+// Bigint columns (positions.id, counts) come back as strings: exact, and JSON-safe as ids.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+
+export function createPool(connectionString: string, max: number, applicationName: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000 });
+  // An idle client's connection dying (database restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  return pool;
+}
+
+export function createServicePool(config: Config, role: ServiceDbRole, max = config.DATABASE_POOL_SIZE): pg.Pool {
+  return createPool(config.serviceDatabaseUrls[role], max, `fieldops-${role}`);
+}
+
+/**
+ * Runs `work` in one transaction with `app.tenant_id` set (DESIGN section 8): row-level security and the
+ * time-series views see that tenant only. The setting is bound, never concatenated, and local to the
+ * transaction, so a pooled connection carries nothing to its next user.
+ */
+export async function withTenant<T>(pool: pg.Pool, tenantId: string, work: (db: PoolClient) => Promise<T>): Promise<T> {
+  return withTransaction(pool, async (db) => {
+    await db.query("select set_config('app.tenant_id', $1, true)", [tenantId]);
+    return work(db);
+  });
+}
+
+export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
+  const db = await pool.connect();
+  try {
+    await db.query('begin');
+    const result = await work(db);
+    await db.query('commit');
+    return result;
+  } catch (err) {
+    await db.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    db.release();
+  }
+}
+
+/** PostgreSQL error codes we answer to, so callers compare names rather than magic strings. */
+export const PgError = {
+  uniqueViolation: '23505',
+  foreignKeyViolation: '23503',
+  checkViolation: '23514',
+  invalidTextRepresentation: '22P02',
+} as const;
+
+export function pgErrorCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}

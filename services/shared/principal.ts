@@ -1,0 +1,61 @@
+import type { Pool } from './db.js';
+import { withTenant } from './db.js';
+import type { SessionTokens } from './jwt.js';
+import { apiKeyTenant, isApiKey, sha256 } from './secrets.js';
+
+export type Plan = 'starter' | 'team' | 'unlimited';
+
+/** Who is calling: a user's session (JWT) or an API key, always bound to one tenant. */
+export interface Principal {
+  kind: 'user' | 'api_key';
+  tenantId: string;
+  userId: string;
+  scopes: string[];
+  role?: string;
+  apiKeyId?: string;
+  /** Known for API keys (their use is plan-gated); sessions load it when a route needs it. */
+  plan?: Plan;
+  addons?: string[];
+}
+
+export const hasApiAccess = (plan: Plan, addons: readonly string[]): boolean => plan === 'unlimited' || addons.includes('api');
+
+export interface Authenticator {
+  /** The principal of a bearer token, or null when the token is bad, expired, revoked or unknown. */
+  authenticate(bearer: string): Promise<Principal | null>;
+}
+
+export function createAuthenticator(pool: Pool, tokens: SessionTokens): Authenticator {
+  return {
+    async authenticate(bearer) {
+      if (isApiKey(bearer)) return authenticateApiKey(pool, bearer);
+      try {
+        const claims = tokens.verify(bearer);
+        return { kind: 'user', tenantId: claims.tid, userId: claims.sub, role: claims.role, scopes: claims.scopes };
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
+async function authenticateApiKey(pool: Pool, key: string): Promise<Principal | null> {
+  const tenantId = apiKeyTenant(key);
+  if (!tenantId) return null;
+  return withTenant(pool, tenantId, async (db) => {
+    const { rows } = await db.query<{ id: string; user_id: string; scopes: string[]; plan: Plan; addons: string[]; stale: boolean }>(
+      `select k.id, k.user_id, k.scopes, o.plan, o.addons,
+              (k.last_used_at is null or k.last_used_at < now() - interval '1 minute') as stale
+         from api_keys k
+         join organizations o on o.id = k.tenant_id
+         join users u on u.id = k.user_id and u.disabled_at is null
+        where k.key_hash = $1 and k.revoked_at is null`,
+      [sha256(key)],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    // Recorded at most once a minute per key: a write per request would cost more than it tells.
+    if (row.stale) await db.query('update api_keys set last_used_at = now() where id = $1', [row.id]);
+    return { kind: 'api_key', tenantId, userId: row.user_id, apiKeyId: row.id, scopes: row.scopes, plan: row.plan, addons: row.addons };
+  });
+}

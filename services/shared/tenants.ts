@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import type { Queryable } from './db.js';
+import { hashPassword } from './secrets.js';
+import type { Plan } from './principal.js';
+
+export const PLANS: readonly Plan[] = ['starter', 'team', 'unlimited'];
+export const ADDONS = ['api'] as const;
+
+export interface Organization {
+  id: string;
+  name: string;
+  plan: Plan;
+  addons: string[];
+  token_ttl_s: number;
+}
+
+export interface NewTenant {
+  name: string;
+  plan: string;
+  addons: string[];
+  adminEmail: string;
+  adminPassword: string;
+}
+
+function checkPlan(plan: string): Plan {
+  if (!(PLANS as readonly string[]).includes(plan)) throw new Error(`--plan must be one of ${PLANS.join(', ')}`);
+  return plan as Plan;
+}
+
+function checkAddons(addons: string[]): string[] {
+  const unknown = addons.filter((a) => !(ADDONS as readonly string[]).includes(a));
+  if (unknown.length) throw new Error(`unknown add-on(s) ${unknown.join(', ')} (add-ons: ${ADDONS.join(', ')})`);
+  return [...new Set(addons)];
+}
+
+/**
+ * Creates an organization and its first admin in one transaction. The tenant is set before the
+ * inserts, so this obeys the forced row-level security even when run as a non-superuser owner.
+ */
+export async function createTenant(db: Queryable, input: NewTenant): Promise<Organization> {
+  const plan = checkPlan(input.plan);
+  const addons = checkAddons(input.addons);
+  if (!input.adminEmail.includes('@')) throw new Error('--admin-email must be an email address');
+  if (input.adminPassword.length < 8) throw new Error('--admin-password must have at least 8 characters');
+  const id = randomUUID();
+  const passwordHash = await hashPassword(input.adminPassword);
+  await db.query('begin');
+  try {
+    await db.query("select set_config('app.tenant_id', $1, true)", [id]);
+    const { rows } = await db.query<Organization>(
+      `insert into organizations (id, name, plan, addons) values ($1, $2, $3, $4)
+       returning id, name, plan, addons, token_ttl_s`,
+      [id, input.name, plan, addons],
+    );
+    await db.query(
+      `insert into users (tenant_id, email, name, role, password_hash) values ($1, $2, $3, 'admin', $4)`,
+      [id, input.adminEmail, 'Administrator', passwordHash],
+    );
+    await db.query('commit');
+    return rows[0]!;
+  } catch (err) {
+    await db.query('rollback');
+    throw err;
+  }
+}
+
+export async function updateTenant(db: Queryable, id: string, change: { plan?: string; addons?: string[] }): Promise<Organization> {
+  const plan = change.plan !== undefined ? checkPlan(change.plan) : null;
+  const addons = change.addons !== undefined ? checkAddons(change.addons) : null;
+  await db.query('begin');
+  try {
+    await db.query("select set_config('app.tenant_id', $1, true)", [id]);
+    const { rows } = await db.query<Organization>(
+      `update organizations set plan = coalesce($2, plan), addons = coalesce($3, addons), updated_at = now()
+        where id = $1 returning id, name, plan, addons, token_ttl_s`,
+      [id, plan, addons],
+    );
+    await db.query('commit');
+    if (!rows[0]) throw new Error(`no organization ${id}`);
+    return rows[0];
+  } catch (err) {
+    await db.query('rollback').catch(() => {});
+    throw err;
+  }
+}
