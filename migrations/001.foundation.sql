@@ -338,6 +338,25 @@ create view positions_v with (security_barrier) as
 create view punches_v with (security_barrier) as
   select * from punches where tenant_id = app_tenant();
 
+-- Change notices, sent on commit (so never for a rolled-back change): ingest drops cached device
+-- credentials, geofence evaluators reload a tenant's fences, whatever code path made the change.
+create function notify_device_changed() returns trigger language plpgsql as $fn$
+begin
+  perform pg_notify('device_changed', coalesce(new.id, old.id)::text);
+  return null;
+end $fn$;
+create trigger devices_changed after update or delete on devices
+  for each row execute function notify_device_changed();
+
+create function notify_geofence_changed() returns trigger language plpgsql as $fn$
+begin
+  perform pg_notify('geofence_changed', json_build_object(
+    'tenant_id', coalesce(new.tenant_id, old.tenant_id), 'id', coalesce(new.id, old.id), 'op', lower(tg_op))::text);
+  return null;
+end $fn$;
+create trigger geofences_changed after insert or update or delete on geofences
+  for each row execute function notify_geofence_changed();
+
 -- Privileges. Default: nothing. Each role gets what its job needs.
 revoke all on all tables in schema public from public;
 revoke all on all functions in schema public from public;
