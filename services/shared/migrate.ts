@@ -46,7 +46,8 @@ async function ensureDatabase(databaseUrl: string): Promise<void> {
     const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [database]);
     if (!rowCount) {
       await admin.query(`create database ${pg.escapeIdentifier(database)}`).catch((err: { code?: string }) => {
-        if (err.code !== '42P04') throw err; // created meanwhile by another process
+        // Created meanwhile by another process: duplicate_database, or the catalog's unique index.
+        if (err.code !== '42P04' && err.code !== '23505') throw err;
       });
     }
   } finally {

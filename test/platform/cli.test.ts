@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const entry = fileURLToPath(new URL('../support/cli-entry.ts', import.meta.url));
+
+describe('fieldops command line', () => {
+  let sut: TestDatabase;
+  const fieldops = (args: string[]) =>
+    run(process.execPath, ['--import', 'tsx', entry, ...args], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: sut.config.DATABASE_URL, DATA_DIR: sut.config.DATA_DIR, LOG_LEVEL: 'silent' },
+    });
+
+  beforeAll(async () => { sut = await createTestDatabase(); });
+  afterAll(async () => { await sut.drop(); });
+
+  it('prints help', async () => {
+    const { stdout } = await fieldops(['--help']);
+    expect(stdout).toMatch(/fieldops migrate/);
+    expect(stdout).toMatch(/tenant create/);
+  });
+
+  it('creates a tenant and prints its id on the first line', async () => {
+    const { stdout } = await fieldops(['tenant', 'create', '--name', 'Acme Field', '--plan', 'team', '--addons', 'api',
+      '--admin-email', 'boss@acme.test', '--admin-password', 'long-enough-pw']);
+    const id = stdout.split('\n')[0]!;
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const { rows } = await sut.owner.query(
+      "select set_config('app.tenant_id', $1, false), (select plan from organizations where id = $1::uuid) as plan, (select addons from organizations where id = $1::uuid) as addons",
+      [id]);
+    expect(rows[0]).toMatchObject({ plan: 'team', addons: ['api'] });
+  });
+
+  it('updates a tenant plan', async () => {
+    const { stdout } = await fieldops(['tenant', 'create', '--name', 'Beta', '--plan', 'starter',
+      '--admin-email', 'a@beta.test', '--admin-password', 'long-enough-pw']);
+    const id = stdout.split('\n')[0]!;
+    const updated = await fieldops(['tenant', 'update', id, '--plan', 'unlimited']);
+    expect(JSON.parse(updated.stdout)).toMatchObject({ id, plan: 'unlimited' });
+  });
+
+  it('names the bad variable when the configuration is invalid', async () => {
+    const failed = await run(process.execPath, ['--import', 'tsx', entry, 'migrate'], {
+      cwd: root, env: { ...process.env, API_PORT: 'eighty' },
+    }).catch((err: { code: number; stderr: string }) => err);
+    expect(failed).toMatchObject({ code: 1 });
+    expect((failed as { stderr: string }).stderr).toMatch(/API_PORT must be integer/);
+  });
+
+  it('refuses an unknown plan with a clear message', async () => {
+    const failed = await fieldops(['tenant', 'create', '--name', 'X', '--plan', 'gold', '--admin-email', 'x@x.test', '--admin-password', 'long-enough-pw'])
+      .catch((err: { code: number; stderr: string }) => err);
+    expect((failed as { stderr: string }).stderr).toMatch(/--plan must be one of starter, team, unlimited/);
+  });
+});
