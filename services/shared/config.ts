@@ -40,6 +40,24 @@ const EnvSchema = Type.Object({
   /** Rows waiting for the database past which ingest stops reading from sockets. */
   INGEST_MAX_PENDING_ROWS: Type.Integer({ minimum: 100, default: 50_000 }),
   TRUST_PROXY: Type.Boolean({ default: false }),
+  /** Seconds without traffic after which a live socket is pinged, then closed if it does not answer. */
+  REALTIME_IDLE_TIMEOUT_S: Type.Integer({ minimum: 8, maximum: 960, default: 60 }),
+  /** Bytes buffered for a live socket past which its positions are conflated (latest per asset). */
+  REALTIME_CONFLATE_BYTES: Type.Integer({ minimum: 1024, default: 256 * 1024 }),
+  /** Bytes buffered for a live socket past which it is closed (4008): events are never dropped silently. */
+  REALTIME_MAX_BUFFER_BYTES: Type.Integer({ minimum: 4096, default: 4 * 1024 * 1024 }),
+  /** Where browsers reach the live socket (e.g. wss://live.example.com/v1/live); default: the API host at REALTIME_PORT. */
+  PUBLIC_REALTIME_URL: Type.Optional(Type.String({ pattern: '^wss?://' })),
+  /** Optional map tile URL template for the live map ({z}/{x}/{y}); none by default (works offline). */
+  MAP_TILE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Attribution shown with MAP_TILE_URL's tiles (most tile providers require one). */
+  MAP_TILE_ATTRIBUTION: Type.Optional(Type.String()),
+  /** API requests per minute and tenant, by plan (DESIGN section 6); 0 means no limit. */
+  RATE_LIMIT_STARTER_PER_MIN: Type.Integer({ minimum: 0, default: 1000 }),
+  RATE_LIMIT_TEAM_PER_MIN: Type.Integer({ minimum: 0, default: 5000 }),
+  RATE_LIMIT_UNLIMITED_PER_MIN: Type.Integer({ minimum: 0, default: 0 }),
+  /** Failed `POST /v1/auth/token` attempts per minute for one email at one organization. */
+  LOGIN_ATTEMPTS_PER_MIN: Type.Integer({ minimum: 1, default: 10 }),
 });
 
 type Env = Static<typeof EnvSchema>;

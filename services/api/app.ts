@@ -1,0 +1,78 @@
+import Fastify, { LogController } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Redis } from 'ioredis';
+import type { Config } from '../shared/config.js';
+import type { Pool } from '../shared/db.js';
+import type { SessionTokens } from '../shared/jwt.js';
+import type { Logger } from '../shared/log.js';
+import type { Authenticator } from '../shared/principal.js';
+import { createPlanLookup } from './plan-cache.js';
+import { docsPlugin } from './plugins/docs.js';
+import { errorsPlugin } from './plugins/errors.js';
+import { healthPlugin } from './plugins/health.js';
+import { jsonBodyPlugin } from './plugins/json-body.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { rateLimitPlugin } from './plugins/rate-limit.js';
+import { newRequestId, requestIdPlugin } from './plugins/request-id.js';
+import { tenantDbPlugin } from './plugins/tenant-db.js';
+import { validationPlugin } from './plugins/validation.js';
+import { apiRoutes } from './routes/index.js';
+import { mapRoutes } from './routes/map.js';
+
+/*
+ * The REST API (DESIGN section 6), built in layers:
+ *   1. cross-cutting: request ids, the error handler (every error → the contract's shape), JSON bodies,
+ *      schema validation (strict bodies, coerced query strings), metrics, OpenAPI + Swagger UI, the per-tenant rate limit (Redis store), health checks,
+ *      `request.tenantDb` (one transaction with the tenant set);
+ *   2. /v1: the auth layer (bearer → principal; 401, then 402 for plan-gated use, then 403 for scopes);
+ *   3. the resources' routes — see routes/index.ts for how to add one.
+ * This function only builds; services/api/role.ts listens. Tests build through test/support/api.ts.
+ */
+
+export interface ApiDeps {
+  config: Config;
+  log: Logger;
+  /** The `fieldops_api` pool: a role without BYPASSRLS that reads time series through views only. */
+  pool: Pool;
+  /** The rate-limit store shared by every API process; null counts in this process only. */
+  redis: Redis | null;
+  authenticator: Authenticator;
+  tokens: SessionTokens;
+  version?: string;
+  /** The realtime port once listening in this process, for the live map's config (services/api/routes/map.ts). */
+  realtimePort?: () => number | null;
+}
+
+export async function buildApiApp(deps: ApiDeps) {
+  const { config, pool, redis } = deps;
+  const app = Fastify({
+    loggerInstance: deps.log,
+    genReqId: newRequestId,
+    // 5xx are logged by the error handler with their request id; /metrics counts every request. A log
+    // line per request would cost about as much as serving it at the rates the API is built for.
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    trustProxy: config.TRUST_PROXY,
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  await app.register(requestIdPlugin);
+  await app.register(errorsPlugin);
+  await app.register(jsonBodyPlugin);
+  await app.register(validationPlugin);
+  await app.register(metricsPlugin);
+  await app.register(docsPlugin, { version: deps.version ?? '1.0.0' });
+  await app.register(rateLimitPlugin, { config, redis });
+  await app.register(healthPlugin, { pool, redis });
+  await app.register(mapRoutes, { config, realtimePort: deps.realtimePort });
+  await app.register(tenantDbPlugin, { pool });
+  await app.register(apiRoutes, {
+    prefix: '/v1',
+    config,
+    authenticator: deps.authenticator,
+    tokens: deps.tokens,
+    plans: createPlanLookup(pool),
+  });
+  return app;
+}
+
+export type ApiApp = Awaited<ReturnType<typeof buildApiApp>>;

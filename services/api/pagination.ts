@@ -1,0 +1,148 @@
+import { Type, type Static, type TProperties, type TSchema } from '@fastify/type-provider-typebox';
+import type { Queryable } from '../shared/db.js';
+import { badRequest } from './errors.js';
+import { StringEnum } from './schemas.js';
+import { SqlParams } from './sql.js';
+
+/**
+ * Lists, the same way on every resource (DESIGN section 6):
+ *
+ *   querystring: listQuerySchema(['created_at', 'name'], { kind: Type.Optional(...) })
+ *                → ?limit (default 50, max 100) &offset &cursor &sort=name|-name, plus the filters
+ *   response:    { 200: listOf(Item) } → {"data":[…],"meta":{"total","limit","offset","next_cursor"}}
+ *   repository:  const params = new SqlParams();   // ./sql.ts
+ *                where.push(`d.kind = ${params.add(kind)}`);
+ *                return listPage<Row>(db, { select, from, where, params, id: 'd.id', sortable, defaultSort }, query);
+ *
+ * `offset` pages by position; `next_cursor` (keyset: sort value + id of the last row) pages in
+ * constant time and never skips or repeats a row when others are inserted meanwhile — use it for
+ * high-volume lists. Set `total: false` there to skip the count (`meta.total` is then null).
+ */
+
+export const DEFAULT_LIMIT = 50;
+export const MAX_LIMIT = 100;
+
+export interface ListQuery {
+  limit?: number;
+  offset?: number;
+  cursor?: string;
+  sort?: string;
+}
+
+export const ListMeta = Type.Object({
+  total: Type.Union([Type.Integer(), Type.Null()], { description: 'Rows matching the filters (null where not counted)' }),
+  limit: Type.Integer(),
+  offset: Type.Integer(),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as ?cursor= for the next page; null on the last one' }),
+});
+
+export type ListMetaValue = Static<typeof ListMeta>;
+
+export interface ListResult<Row> {
+  data: Row[];
+  meta: ListMetaValue;
+}
+
+/** The list envelope for an item schema. */
+export const listOf = <T extends TSchema>(item: T) => Type.Object({ data: Type.Array(item), meta: ListMeta });
+
+/** Query-string schema: pagination, `sort` over the given fields (`name` or `-name`), and the resource's filters. */
+export function listQuerySchema<F extends TProperties>(sortFields: readonly string[], filters: F) {
+  const sortValues = sortFields.flatMap((field) => [field, `-${field}`]);
+  return Type.Object({
+    limit: Type.Optional(Type.Integer({ minimum: 1, description: `Page size, default ${DEFAULT_LIMIT}; values above ${MAX_LIMIT} are capped` })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Rows to skip (ignored with cursor)' })),
+    cursor: Type.Optional(Type.String({ maxLength: 1000, description: 'next_cursor of the previous page' })),
+    sort: Type.Optional(StringEnum(sortValues, { description: 'A field, or -field for descending' })),
+    ...filters,
+  });
+}
+
+export interface ListSpec {
+  /** The select list, e.g. `d.id, d.name, d.created_at`. */
+  select: string;
+  /** The from clause with its joins, e.g. `devices d left join device_state s on s.device_id = d.id`. */
+  from: string;
+  /** Filter conditions (ANDed), written with `params.add(…)`. */
+  where?: string[];
+  params?: SqlParams;
+  /** A unique column that breaks ties in the order, e.g. `d.id`. */
+  id: string;
+  /** Sortable field → SQL expression. The expression must never be null (wrap nullable columns in coalesce). */
+  sortable: Record<string, string>;
+  /** `field` or `-field`. */
+  defaultSort: string;
+  /** Count the matching rows (default true). */
+  total?: boolean;
+}
+
+interface CursorValue {
+  s: string;
+  v: string;
+  i: string;
+}
+
+const SORT_KEY = '__page_sort';
+const ID_KEY = '__page_id';
+
+/** Runs the list query for one page: rows in order, total, and the keyset cursor of the next page. */
+export async function listPage<Row extends object>(db: Queryable, spec: ListSpec, query: ListQuery): Promise<ListResult<Row>> {
+  const params = spec.params ?? new SqlParams();
+  const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
+  const cursor = query.cursor ? decodeCursor(query.cursor) : null;
+  if (cursor && query.sort && query.sort !== cursor.s) {
+    throw badRequest('the cursor belongs to another sort order', [{ path: 'cursor', message: `was made for sort=${cursor.s}` }]);
+  }
+  const sort = cursor?.s ?? query.sort ?? spec.defaultSort;
+  const descending = sort.startsWith('-');
+  const field = descending ? sort.slice(1) : sort;
+  const sortExpr = spec.sortable[field];
+  if (!sortExpr) throw badRequest(`cannot sort by ${field}`, [{ path: 'sort', message: 'is not a sortable field' }]);
+
+  const filters = [...(spec.where ?? [])];
+  const filterParamCount = params.values.length;
+  const conditions = [...filters];
+  if (cursor) {
+    conditions.push(`(${sortExpr}, ${spec.id}) ${descending ? '<' : '>'} (${params.add(cursor.v)}, ${params.add(cursor.i)})`);
+  }
+  const direction = descending ? 'desc' : 'asc';
+  const offset = cursor ? 0 : query.offset ?? 0;
+  const pageSql = `select ${spec.select}, (${sortExpr})::text as "${SORT_KEY}", (${spec.id})::text as "${ID_KEY}"
+      from ${spec.from} ${whereClause(conditions)}
+     order by ${sortExpr} ${direction}, ${spec.id} ${direction}
+     limit ${limit + 1} offset ${offset}`;
+
+  const { rows } = await db.query<Row & Record<typeof SORT_KEY | typeof ID_KEY, string>>(pageSql, params.values);
+  let total: number | null = null;
+  if (spec.total !== false) {
+    const counted = await db.query<{ total: number }>(
+      `select count(*)::int as total from ${spec.from} ${whereClause(filters)}`,
+      params.values.slice(0, filterParamCount),
+    );
+    total = counted.rows[0]?.total ?? 0;
+  }
+
+  const hasMore = rows.length > limit;
+  const pageRows = hasMore ? rows.slice(0, limit) : rows;
+  const last = pageRows[pageRows.length - 1];
+  const nextCursor = hasMore && last ? encodeCursor({ s: sort, v: last[SORT_KEY], i: last[ID_KEY] }) : null;
+  const data = pageRows.map((row) => {
+    const { [SORT_KEY]: _sort, [ID_KEY]: _id, ...rest } = row;
+    return rest as unknown as Row;
+  });
+  return { data, meta: { total, limit, offset, next_cursor: nextCursor } };
+}
+
+const whereClause = (conditions: string[]) => (conditions.length ? `where ${conditions.map((c) => `(${c})`).join(' and ')}` : '');
+
+const encodeCursor = (value: CursorValue) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+function decodeCursor(cursor: string): CursorValue {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as CursorValue;
+    if (typeof value.s === 'string' && typeof value.v === 'string' && typeof value.i === 'string') return value;
+  } catch {
+    // falls through to the 400 below
+  }
+  throw badRequest('the cursor is not valid', [{ path: 'cursor', message: 'is not a cursor this API returned' }]);
+}

@@ -1,0 +1,84 @@
+import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasApiAccess, type Authenticator, type Principal } from '../../shared/principal.js';
+import { forbidden, paymentRequired, unauthorized } from '../errors.js';
+import type { PlanLookup } from '../plan-cache.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The scope a route needs (`devices.write`), or `null` for "any signed-in caller".
+     * Every route under the auth layer must say one or the other, or set `public: true`.
+     */
+    scope?: string | null;
+    /** No bearer token needed (login, docs). */
+    public?: boolean;
+    /** The route is API access itself (creating keys, webhooks): 402 unless the plan includes it. */
+    apiAccess?: boolean;
+  }
+  interface FastifyRequest {
+    /** The caller; set on every non-public route. Reading it on a public route throws. */
+    readonly principal: Principal;
+  }
+}
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+/** The caller when there is one (rate-limit keys run on public routes too). */
+export const principalOf = (request: FastifyRequest): Principal | null => principals.get(request) ?? null;
+
+export interface AuthOptions {
+  authenticator: Authenticator;
+  plans: PlanLookup;
+}
+
+/**
+ * Authentication (401), plan gating (402) and scopes (403), in that order, before anything else runs
+ * for the route. Registered inside the `/v1` context, so docs and health checks stay public.
+ */
+export const authPlugin = fp<AuthOptions>(
+  async (app, { authenticator, plans }) => {
+    app.decorateRequest('principal', {
+      getter(this: FastifyRequest) {
+        const principal = principals.get(this);
+        if (!principal) throw new Error(`route ${this.routeOptions.url} is public: it has no principal`);
+        return principal;
+      },
+    });
+
+    app.addHook('onRoute', (route) => {
+      const config = route.config ?? {};
+      if (!config.public && config.scope === undefined) {
+        throw new Error(`route ${route.method} ${route.url} must declare config.scope (a scope, or null) or config.public`);
+      }
+    });
+
+    app.addHook('onRequest', async (request) => {
+      const config = request.routeOptions.config;
+      if (config.public) return;
+      const bearer = bearerToken(request.headers.authorization);
+      if (!bearer) throw unauthorized();
+      const principal = await authenticator.authenticate(bearer);
+      if (!principal) throw unauthorized('the token is invalid, expired or revoked');
+      if (!principal.plan) {
+        const org = await plans.get(principal.tenantId);
+        if (!org) throw unauthorized('the organization of this token no longer exists');
+        principal.plan = org.plan;
+        principal.addons = org.addons;
+      }
+      principals.set(request, principal);
+
+      const apiAccess = hasApiAccess(principal.plan, principal.addons ?? []);
+      if (principal.kind === 'api_key' && !apiAccess) throw paymentRequired('API keys need the unlimited plan or the api add-on');
+      if (config.scope && !principal.scopes.includes(config.scope)) throw forbidden(`this needs the ${config.scope} scope`);
+      if (config.apiAccess && !apiAccess) throw paymentRequired();
+    });
+  },
+  { name: 'fieldops-auth' },
+);
+
+function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1]! : null;
+}

@@ -1,0 +1,86 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { PgError, pgErrorCode } from '../../shared/db.js';
+import { ApiError, ERROR_STATUS, type ErrorCode, type Issue } from '../errors.js';
+
+interface ValidationItem {
+  instancePath?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+const CODE_BY_STATUS = new Map<number, ErrorCode>(
+  Object.entries(ERROR_STATUS).map(([code, status]) => [status, code as ErrorCode]),
+);
+
+/**
+ * One place that turns every failure into the contract's error shape (DESIGN section 6):
+ * `{"error":{"code","message","request_id","issues"}}` with the matching status. A 5xx never shows
+ * its cause: it is logged with the request id, which the client gets to quote.
+ */
+export const errorsPlugin = fp(
+  async (app) => {
+    app.setErrorHandler((err: FastifyError, request, reply) => {
+      const mapped = toApiError(err);
+      if (mapped.statusCode >= 500) {
+        request.log.error({ err }, 'request failed');
+      } else if (mapped.statusCode === 401) {
+        reply.header('www-authenticate', 'Bearer');
+      }
+      return sendError(request, reply, mapped);
+    });
+
+    app.setNotFoundHandler((request, reply) =>
+      sendError(request, reply, new ApiError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)));
+  },
+  { name: 'fieldops-errors' },
+);
+
+function sendError(request: FastifyRequest, reply: FastifyReply, err: ApiError): FastifyReply {
+  return reply.code(err.statusCode).type('application/json; charset=utf-8').send({
+    error: { code: err.code, message: err.message, request_id: request.id, issues: err.issues },
+  });
+}
+
+export function toApiError(err: FastifyError | Error): ApiError {
+  if (err instanceof ApiError) return err;
+  const fastifyErr = err as FastifyError;
+  if (fastifyErr.validation) {
+    // A path parameter that cannot be an id names nothing: the same answer as a missing object.
+    if (fastifyErr.validationContext === 'params') return new ApiError('not_found', 'not found');
+    return new ApiError('bad_request', 'the request is not valid', validationIssues(fastifyErr.validation as ValidationItem[]));
+  }
+  const pgCode = pgErrorCode(err);
+  // Constraints are the last line of defence; repositories turn the expected ones into clearer messages.
+  if (pgCode === PgError.uniqueViolation) return new ApiError('conflict', 'an object with these values already exists');
+  if (pgCode === PgError.foreignKeyViolation) return new ApiError('bad_request', 'the request references an object that does not exist');
+  if (pgCode === PgError.checkViolation || pgCode === PgError.invalidTextRepresentation) {
+    return new ApiError('bad_request', 'a value is out of range or malformed');
+  }
+  const status = fastifyErr.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    // Fastify's own 4xx (malformed JSON, unsupported media type, body too large) keep their status.
+    const apiErr = new ApiError(CODE_BY_STATUS.get(status) ?? 'bad_request', err.message);
+    return Object.assign(apiErr, { statusCode: status });
+  }
+  return new ApiError('internal', 'internal error');
+}
+
+/** Ajv errors as `{path, message}`, one per field, with paths dotted the way a client names fields. */
+function validationIssues(items: ValidationItem[]): Issue[] {
+  const seen = new Map<string, Issue>();
+  for (const item of items) {
+    const segments = (item.instancePath ?? '').split('/').filter(Boolean).map(unescapePointer);
+    const named = item.params?.missingProperty ?? item.params?.additionalProperty;
+    if (typeof named === 'string') segments.push(named);
+    const path = segments.join('.');
+    let message = item.message ?? 'is not valid';
+    if (item.params?.missingProperty) message = 'is required';
+    if (item.params?.additionalProperty) message = 'is not a known field';
+    if (Array.isArray(item.params?.allowedValues)) message = `must be one of ${item.params.allowedValues.join(', ')}`;
+    if (!seen.has(path)) seen.set(path, { path, message });
+  }
+  return [...seen.values()];
+}
+
+const unescapePointer = (segment: string) => segment.replaceAll('~1', '/').replaceAll('~0', '~');

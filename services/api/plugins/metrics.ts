@@ -1,0 +1,43 @@
+import fp from 'fastify-plugin';
+import client from 'prom-client';
+
+const DURATION_METRIC = 'http_request_duration_seconds';
+
+/**
+ * Process-wide metrics live in prom-client's default registry (one /metrics shows every role of the
+ * process), so they are created once per process, however many apps a process builds.
+ */
+function requestDurationHistogram(): client.Histogram<'route' | 'method' | 'status'> {
+  const existing = client.register.getSingleMetric(DURATION_METRIC);
+  if (existing) return existing as client.Histogram<'route' | 'method' | 'status'>;
+  return new client.Histogram({
+    name: DURATION_METRIC,
+    help: 'HTTP request duration of the API, by route pattern, method and status',
+    labelNames: ['route', 'method', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  });
+}
+
+function collectDefaultMetricsOnce(): void {
+  if (!client.register.getSingleMetric('process_cpu_user_seconds_total')) client.collectDefaultMetrics();
+}
+
+/** `GET /metrics` (Prometheus text format) and a request-duration histogram. */
+export const metricsPlugin = fp(
+  async (app) => {
+    collectDefaultMetricsOnce();
+    const duration = requestDurationHistogram();
+
+    app.addHook('onResponse', async (request, reply) => {
+      // Unmatched URLs share one label: raw paths would give every scanner its own time series.
+      const route = request.routeOptions.url ?? 'unmatched';
+      duration.observe({ route, method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    });
+
+    app.get('/metrics', { config: { rateLimit: false }, schema: { hide: true } }, async (_request, reply) => {
+      reply.type(client.register.contentType);
+      return client.register.metrics();
+    });
+  },
+  { name: 'fieldops-metrics' },
+);

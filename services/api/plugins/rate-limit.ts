@@ -1,0 +1,58 @@
+import rateLimit from '@fastify/rate-limit';
+import fp from 'fastify-plugin';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../shared/config.js';
+import type { Plan } from '../../shared/principal.js';
+import { rateLimited } from '../errors.js';
+import { principalOf } from './auth.js';
+
+export interface RateLimitOptions {
+  config: Config;
+  /** The shared store, so that every API process counts against one limit; null: this process only. */
+  redis: Redis | null;
+}
+
+/** Requests per minute for a plan; 0 means no limit. */
+export function planLimits(config: Config): Record<Plan, number> {
+  return {
+    starter: config.RATE_LIMIT_STARTER_PER_MIN,
+    team: config.RATE_LIMIT_TEAM_PER_MIN,
+    unlimited: config.RATE_LIMIT_UNLIMITED_PER_MIN,
+  };
+}
+
+/**
+ * Per-tenant limits by plan (DESIGN section 6), one counter per tenant across all routes and API
+ * processes. Its hook runs after the auth layer's (route hooks follow context hooks), so the tenant
+ * is known; public routes count per client address at the starter limit.
+ */
+export const rateLimitPlugin = fp<RateLimitOptions>(
+  async (app, { config, redis }) => {
+    const limits = planLimits(config);
+    const limitOf = (plan: Plan | undefined) => limits[plan ?? 'starter'];
+    await app.register(rateLimit, {
+      global: true,
+      hook: 'onRequest',
+      timeWindow: 60_000,
+      ...(redis ? { redis } : {}),
+      nameSpace: `${config.REDIS_PREFIX}ratelimit:`,
+      // Redis down must not take the API down with it; /readyz reports the outage.
+      skipOnError: true,
+      keyGenerator: (request) => {
+        const principal = principalOf(request);
+        return principal ? `tenant:${principal.tenantId}` : `ip:${request.ip}`;
+      },
+      allowList: (request) => {
+        const principal = principalOf(request);
+        return principal !== null && limitOf(principal.plan) === 0;
+      },
+      max: async (request) => {
+        const principal = principalOf(request);
+        return principal ? limitOf(principal.plan) : config.RATE_LIMIT_STARTER_PER_MIN || 1000;
+      },
+      errorResponseBuilder: (_request, context) =>
+        rateLimited(`rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`),
+    });
+  },
+  { name: 'fieldops-rate-limit' },
+);

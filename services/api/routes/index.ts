@@ -1,0 +1,50 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Config } from '../../shared/config.js';
+import type { SessionTokens } from '../../shared/jwt.js';
+import type { Authenticator } from '../../shared/principal.js';
+import type { PlanLookup } from '../plan-cache.js';
+import { authPlugin } from '../plugins/auth.js';
+import { apiKeyRoutes } from './api-keys.js';
+import { authRoutes } from './auth.js';
+import { deviceRoutes } from './devices.js';
+import { meRoutes } from './me.js';
+import { userRoutes } from './users.js';
+
+/*
+ * How to add a resource (say geofences):
+ *
+ * 1. services/api/repositories/geofences.ts — `createGeofenceRepository(db: Queryable)` returning the
+ *    resource's queries. All SQL lives here. Insert `tenant_id` as `app_tenant()`; row-level security
+ *    hides other tenants, so "not there" and "another tenant's" are the same null. Lists call
+ *    `listPage(db, spec, query)` from ../pagination.ts with filters bound through `SqlParams` (../sql.ts).
+ * 2. services/api/routes/geofences.ts — `export const geofenceRoutes: FastifyPluginAsyncTypebox`, paths
+ *    relative to /v1 (`app.get('/geofences', …)`). Each route has:
+ *      schema: { tags, summary, params: IdParams, querystring: listQuerySchema(SORT_FIELDS, filters),
+ *                body: Type.Object({...}, { additionalProperties: false }),
+ *                response: { 200: dataOf(Item) | listOf(Item), 201: dataOf(Item), 204: NoContent } }
+ *      config: { scope: 'geofences.write' }   (required: a scope, `null` for any signed-in caller,
+ *                                              or `public: true`; `apiAccess: true` makes it plan-gated, 402)
+ *    and a handler that does its work in ONE `request.tenantDb(async (db) => …)` call (one pooled
+ *    connection, one transaction, tenant set) and throws `notFound('geofence')`, `badRequest(msg, issues)`,
+ *    `conflict(msg)`, `forbidden(msg)` from ../errors.ts; the error handler renders the contract's shape.
+ *    `request.principal` is the caller (tenantId, userId, scopes, plan). Validation is the schema's job.
+ * 3. Add the plugin to RESOURCE_ROUTES below. It appears in /v1/openapi.json and /v1/docs by itself.
+ *
+ * Pages outside /v1 (a static /map) register on the root app in ../app.ts, where no auth applies.
+ */
+const RESOURCE_ROUTES: FastifyPluginAsyncTypebox[] = [meRoutes, userRoutes, apiKeyRoutes, deviceRoutes];
+
+export interface ApiRoutesOptions {
+  config: Config;
+  authenticator: Authenticator;
+  tokens: SessionTokens;
+  plans: PlanLookup;
+}
+
+/** Everything under /v1: the auth layer (401/402/403), then each resource's routes. */
+export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (app, { config, authenticator, tokens, plans }) => {
+  await app.register(authPlugin, { authenticator, plans });
+  await app.register(authRoutes, { config, tokens });
+  for (const routes of RESOURCE_ROUTES) await app.register(routes);
+};

@@ -1,0 +1,32 @@
+import { Type, type TSchema } from '@fastify/type-provider-typebox';
+
+/** Building blocks for route schemas, so that every resource documents the same things the same way. */
+
+export const Uuid = (options: { description?: string } = {}) => Type.String({ format: 'uuid', ...options });
+
+/** Times are ISO 8601 strings; handlers may return the `Date` that pg gives (the serializer formats it). */
+export const Timestamp = (options: { description?: string } = {}) =>
+  Type.Unsafe<Date | string>({ type: 'string', format: 'date-time', ...options });
+
+export const NullableTimestamp = (options: { description?: string } = {}) =>
+  Type.Unsafe<Date | string | null>({ type: 'string', format: 'date-time', nullable: true, ...options });
+
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/** `/:id` with a uuid: anything else is answered 404 like a missing object. */
+export const IdParams = Type.Object({ id: Uuid() });
+
+/** `{"data": item}`, the single-object envelope. */
+export const dataOf = <T extends TSchema>(item: T) => Type.Object({ data: item });
+
+export const NoContent = Type.Null({ description: 'No content' });
+
+/** A string out of a fixed set: `{"type":"string","enum":[…]}`, which OpenAPI generators turn into enums. */
+export const StringEnum = <const T extends readonly string[]>(values: T, options: { description?: string } = {}) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+
+/** `?from=&to=` (ISO 8601), the time-range filter of every time-based list (DESIGN section 6). */
+export const TimeRangeQuery = {
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive start, ISO 8601' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive end, ISO 8601' })),
+};
