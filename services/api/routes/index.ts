@@ -8,7 +8,11 @@ import { authPlugin } from '../plugins/auth.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { authRoutes } from './auth.js';
 import { deviceRoutes } from './devices.js';
+import { eventRoutes } from './events.js';
+import { geofenceRoutes } from './geofences.js';
+import { gpsEventRoutes } from './gps-events.js';
 import { meRoutes } from './me.js';
+import { timesheetRoutes } from './timesheets.js';
 import { userRoutes } from './users.js';
 
 /*
@@ -33,7 +37,8 @@ import { userRoutes } from './users.js';
  *
  * Pages outside /v1 (a static /map) register on the root app in ../app.ts, where no auth applies.
  */
-const RESOURCE_ROUTES: FastifyPluginAsyncTypebox[] = [meRoutes, userRoutes, apiKeyRoutes, deviceRoutes];
+const RESOURCE_ROUTES: FastifyPluginAsyncTypebox[] = [meRoutes, userRoutes, apiKeyRoutes, deviceRoutes,
+  geofenceRoutes, gpsEventRoutes, timesheetRoutes, eventRoutes];
 
 export interface ApiRoutesOptions {
   config: Config;

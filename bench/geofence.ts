@@ -1,0 +1,248 @@
+/**
+ * `npm run bench -- geofence [--seconds=2] [--no-e2e] [--e2e-fixes=200000]`
+ *
+ * 1. The evaluator core, in process on one core, no I/O: fixes/s against 10, 1,000 and 10,000
+ *    16-vertex polygon fences of one tenant — indexed (flatbush + exact test + hysteresis state) and
+ *    naive (turf's booleanPointInPolygon over every fence), side by side.
+ * 2. The role end to end: fixes XADDed to `positions:{n}` beforehand, then one GeofenceWorker reads
+ *    them through the consumer group, evaluates, writes events, saves states and acknowledges;
+ *    fixes/s until the group has acknowledged everything. Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { booleanPointInPolygon, polygon as turfPolygon } from '@turf/turf';
+import { newAssetState, type AssetState } from '../services/geofence/asset-state.js';
+import { evaluateFix, type Transition } from '../services/geofence/fence-evaluator.js';
+import { FenceIndex } from '../services/geofence/fence-index.js';
+import { compileFence, type CompiledFence, type FenceRow } from '../services/geofence/fence-shapes.js';
+import { GeofenceWorker } from '../services/geofence/geofence-worker.js';
+import { loadConfig } from '../services/shared/config.js';
+import { createServicePool } from '../services/shared/db.js';
+import { createLogger } from '../services/shared/log.js';
+import { migrate } from '../services/shared/migrate.js';
+import { createRedis, RedisStreamBus } from '../services/shared/redis-bus.js';
+import { PAYLOAD_FIELD, streamNames, type PositionRecord } from '../services/shared/streams.js';
+import { createTenant } from '../services/shared/tenants.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const FENCE_COUNTS = [10, 1_000, 10_000];
+const VERTICES = 16;
+/** Fences spread over 1° × 1° from (2.0, 48.5): about 111 km × 74 km. */
+const ORIGIN = { lon: 2.0, lat: 48.5 };
+const ASSETS = 10_000;
+
+/** A deterministic generator, so that runs compare. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
+}
+
+/** Star-shaped 16-gons (radius 60–300 m, jittered per vertex): always simple. */
+function makeFences(count: number, rand: () => number): FenceRow[] {
+  return Array.from({ length: count }, (_, i) => {
+    const lon = ORIGIN.lon + rand();
+    const lat = ORIGIN.lat + rand();
+    const radiusM = 60 + rand() * 240;
+    const ring: [number, number][] = [];
+    for (let v = 0; v < VERTICES; v++) {
+      const angle = (2 * Math.PI * v) / VERTICES;
+      const r = radiusM * (0.75 + rand() * 0.25);
+      ring.push([lon + (r * Math.cos(angle)) / (111_195 * Math.cos((lat * Math.PI) / 180)), lat + (r * Math.sin(angle)) / 111_195]);
+    }
+    ring.push(ring[0]!);
+    return {
+      id: `fence-${i}`, tenant_id: 'bench', name: `Fence ${i}`, kind: 'zone', geometry: { type: 'Polygon', coordinates: [ring] },
+      radius_m: null, width_m: null, confirm_fixes: 3, schedule: null, asset_filter: null,
+    };
+  });
+}
+
+/**
+ * Assets driving: each starts within ~300 m of a fence and moves 25 m per fix with gentle turns,
+ * so that fixes cross borders and transitions happen as they would on the road.
+ */
+function makeFixes(count: number, fences: FenceRow[], rand: () => number, assets: number, tenantId = 'bench'): PositionRecord[] {
+  const mPerDegLat = 111_195;
+  const mPerDegLon = mPerDegLat * Math.cos((ORIGIN.lat * Math.PI) / 180);
+  const fleet = Array.from({ length: assets }, () => {
+    const ring = (fences[Math.floor(rand() * fences.length)]!.geometry.coordinates as [number, number][][])[0]!;
+    return { lon: ring[0]![0] + ((rand() - 0.5) * 600) / mPerDegLon, lat: ring[4]![1] + ((rand() - 0.5) * 600) / mPerDegLat, heading: rand() * 2 * Math.PI };
+  });
+  const fixes: PositionRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const a = i % assets;
+    const asset = fleet[a]!;
+    asset.heading += (rand() - 0.5) * 0.6;
+    asset.lon += (25 * Math.cos(asset.heading)) / mPerDegLon;
+    asset.lat += (25 * Math.sin(asset.heading)) / mPerDegLat;
+    fixes.push({
+      id: String(i), tenant_id: tenantId, device_id: deviceUuid(a), asset_id: null, ts_ms: 1_700_000_000_000 + i,
+      lat: asset.lat, lon: asset.lon, speed_mps: 10, heading_deg: 0, accuracy_m: 5 + rand() * 15, altitude_m: null, battery_pct: null, seq: null,
+    });
+  }
+  return fixes;
+}
+
+function rate(seconds: number, run: (deadline: number) => number): number {
+  const start = performance.now();
+  const done = run(start + seconds * 1000);
+  return done / ((performance.now() - start) / 1000);
+}
+
+function benchCore(seconds: number) {
+  const rows: { fences: number; indexed_fixes_per_s: number; naive_fixes_per_s: number; speedup: number; transitions_per_1k_fixes: number }[] = [];
+  for (const count of FENCE_COUNTS) {
+    const rand = random(count);
+    const fenceRows = makeFences(count, rand);
+    const fixes = makeFixes(200_000, fenceRows, rand, ASSETS);
+    const index = new FenceIndex(fenceRows.map((r) => compileFence(r)!));
+    const states = new Map<string, AssetState>();
+    const transitions: Transition[] = [];
+    let evaluated = 0;
+    const indexed = rate(seconds, (deadline) => {
+      let n = 0;
+      for (;;) {
+        for (let k = 0; k < 1000; k++, n++) {
+          // Keep time moving on later laps, as the stream would.
+          if (n > 0 && n % fixes.length === 0) for (const f of fixes) f.ts_ms += fixes.length;
+          const fix = fixes[n % fixes.length]!;
+          let state = states.get(fix.device_id);
+          if (!state) states.set(fix.device_id, (state = newAssetState()));
+          evaluateFix(index, state, fix, transitions);
+        }
+        if (performance.now() > deadline) return (evaluated = n);
+      }
+    });
+
+    const turfFences = fenceRows.map((r) => turfPolygon(r.geometry.coordinates as [number, number][][]));
+    const naive = rate(seconds, (deadline) => {
+      let n = 0;
+      let inside = 0;
+      for (;;) {
+        const fix = fixes[n % fixes.length]!;
+        for (const fence of turfFences) if (booleanPointInPolygon([fix.lon, fix.lat], fence)) inside++;
+        n++;
+        if (performance.now() > deadline) return inside >= 0 ? n : 0;
+      }
+    });
+    rows.push({
+      fences: count,
+      indexed_fixes_per_s: Math.round(indexed),
+      naive_fixes_per_s: Math.round(naive),
+      speedup: Math.round(indexed / naive),
+      transitions_per_1k_fixes: Math.round((transitions.length / evaluated) * 1000 * 10) / 10,
+    });
+  }
+  return rows;
+}
+
+async function benchEndToEnd(totalFixes: number) {
+  const id = randomBytes(4).toString('hex');
+  const base = loadConfig();
+  const url = new URL(base.DATABASE_URL);
+  url.pathname = `/fieldops_bench_geofence_${id}`;
+  const config = loadConfig({ ...process.env, DATABASE_URL: url.toString(), REDIS_PREFIX: `bench${id}:`, LOG_LEVEL: 'silent' });
+  await migrate(config);
+  const owner = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
+  const redis = createRedis(config.REDIS_URL);
+  const bus = new RedisStreamBus(config.REDIS_URL, config.REDIS_PREFIX);
+  const streams = streamNames(config.REDIS_PREFIX, config.POSITION_SHARDS);
+  const pool = createServicePool(config, 'worker', 4);
+  let worker: GeofenceWorker | null = null;
+  try {
+    const client = await owner.connect();
+    const org = await createTenant(client, { name: 'bench', plan: 'unlimited', addons: [], adminEmail: 'bench@example.com', adminPassword: 'benchmark-password' });
+    const rand = random(7);
+    const fenceRows = makeFences(1_000, rand);
+    await client.query('begin');
+    await client.query("select set_config('app.tenant_id', $1, true)", [org.id]);
+    await client.query(
+      `insert into geofences (tenant_id, name, kind, geometry) select $1, n, 'zone', g from unnest($2::text[], $3::jsonb[]) as f (n, g)`,
+      [org.id, fenceRows.map((f) => f.name), fenceRows.map((f) => JSON.stringify(f.geometry))],
+    );
+    await client.query('commit');
+    client.release();
+
+    // Entries of 100 fixes per shard, as ingest's batches would be.
+    const fixes = makeFixes(totalFixes, fenceRows, rand, 5_000, org.id);
+    const perShard = new Map<number, PositionRecord[]>();
+    for (const fix of fixes) {
+      const shard = streams.shardOf(fix.device_id);
+      let list = perShard.get(shard);
+      if (!list) perShard.set(shard, (list = []));
+      list.push(fix);
+    }
+    for (const [shard, records] of perShard) {
+      const entries = [];
+      for (let i = 0; i < records.length; i += 100) {
+        entries.push({ stream: streams.positionShard(shard), fields: { [PAYLOAD_FIELD]: JSON.stringify(records.slice(i, i + 100)) } });
+      }
+      for (let i = 0; i < entries.length; i += 500) await bus.append(entries.slice(i, i + 500), 10_000_000);
+    }
+
+    const start = performance.now();
+    worker = new GeofenceWorker(config, pool, streams, createLogger('silent'), { batchSize: 50, blockMs: 200 });
+    await worker.start();
+    const group = 'geofence';
+    for (;;) {
+      let pending = 0;
+      let lag = 0;
+      for (const stream of streams.allPositionShards()) {
+        const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
+        const info = groups.map(toObject).find((g) => g.name === group);
+        pending += Number(info?.pending ?? 1);
+        lag += Number(info?.lag ?? 1);
+      }
+      if (pending === 0 && lag === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const seconds = (performance.now() - start) / 1000;
+    const { rows } = await owner.query<{ n: number }>(`select count(*)::int as n from events`);
+    return { fixes: totalFixes, fences: 1_000, seconds: Math.round(seconds * 100) / 100, fixes_per_s: Math.round(totalFixes / seconds), events: rows[0]!.n, read_batch_entries: 50, fixes_per_entry: 100 };
+  } finally {
+    await worker?.close();
+    await pool.end();
+    await bus.close();
+    const keys = await redis.keys(`${config.REDIS_PREFIX}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await owner.end();
+    const admin = new pg.Client({ connectionString: base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres') });
+    await admin.connect();
+    await admin.query(`drop database if exists ${pg.escapeIdentifier(url.pathname.slice(1))} with (force)`);
+    await admin.end();
+  }
+}
+
+function deviceUuid(n: number): string {
+  return `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+}
+
+function toObject(flat: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
+  return out;
+}
+
+export default async function geofenceBench(args: string[]): Promise<void> {
+  const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+  const seconds = Number(option('seconds') ?? 2);
+  console.log(`geofence evaluator core: one core, no I/O, ${VERTICES}-vertex polygons, ${seconds} s per cell`);
+  const core = benchCore(seconds);
+  console.table(core);
+  let endToEnd = null;
+  if (!args.includes('--no-e2e')) {
+    const total = Number(option('e2e-fixes') ?? 200_000);
+    console.log(`geofence role end to end: ${total} fixes XREADGROUP → evaluate → events → state → XACK, 1,000 fences`);
+    endToEnd = await benchEndToEnd(total);
+    console.table([endToEnd]);
+  }
+  const dir = join(here, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `geofence-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ scenario: 'geofence', at: new Date().toISOString(), core, end_to_end: endToEnd }, null, 2));
+  console.log(`results: ${file}`);
+}
