@@ -37,6 +37,8 @@ export interface StreamBus {
   claimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]>;
   /** The oldest id still held by the stream ('0-0' when empty): tells whether a replay can come from it. */
   firstId(stream: string): Promise<string>;
+  /** The newest id in the stream ('0-0' when empty): a reader that starts after it sees only what comes next. */
+  lastId(stream: string): Promise<string>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

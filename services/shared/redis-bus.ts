@@ -105,6 +105,11 @@ export class RedisStreamBus implements StreamBus {
     return raw[0]?.[0] ?? '0-0';
   }
 
+  async lastId(stream: string): Promise<string> {
+    const raw = (await this.writer.xrevrange(stream, '+', '-', 'COUNT', 1)) as RawEntry[];
+    return raw[0]?.[0] ?? '0-0';
+  }
+
   async ping(): Promise<void> {
     await this.writer.ping();
   }

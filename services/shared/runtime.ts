@@ -40,6 +40,11 @@ export class Runtime {
     return this.uws;
   }
 
+  /** The realtime port once listening, without creating the server (the map page's config needs it). */
+  realtimePort(): number | null {
+    return this.uws?.port || null;
+  }
+
   /** Opens the realtime port if a role registered on it; returns the port (or null). */
   async listenRealtime(): Promise<number | null> {
     if (!this.uws) return null;

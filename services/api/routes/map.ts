@@ -28,6 +28,14 @@ function defaultWebDir(): string {
   return join(root, 'dist', 'web');
 }
 
+/** The CSP source of a tile URL template: `https://{s}.tile.example.org/…` → `https://*.tile.example.org`. */
+function tileImageSource(template: string | undefined): string {
+  const origin = template ? /^https?:\/\/[^/]+/.exec(template)?.[0] : undefined;
+  if (!origin) return '';
+  const source = origin.replace(/\{s\}/g, '*');
+  return /[{}]/.test(source) ? source.slice(0, source.indexOf(':') + 1) : source;
+}
+
 interface StaticFile {
   body: Buffer;
   type: string;
@@ -56,10 +64,10 @@ export const mapRoutes: FastifyPluginAsync<MapRoutesOptions> = async (app, optio
     files = null;
     throw err;
   }));
-  const tileOrigin = options.config.MAP_TILE_URL ? new URL(options.config.MAP_TILE_URL.replace(/\{[a-z]\}/g, 'a')).origin : '';
+  const tileSource = tileImageSource(options.config.MAP_TILE_URL);
   const contentSecurityPolicy = [
     "default-src 'self'",
-    `img-src 'self' data: ${tileOrigin}`.trim(),
+    `img-src 'self' data: ${tileSource}`.trim(),
     "style-src 'self' 'unsafe-inline'",
     "connect-src 'self' ws: wss:",
     "frame-ancestors 'none'",

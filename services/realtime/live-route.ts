@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import uWS, { type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
+import type { Logger } from '../shared/log.js';
+import type { LiveAccess } from './live-auth.js';
+import type { LiveHub } from './live-hub.js';
+import { newLiveSocket, type LiveSocket } from './live-socket.js';
+
+export interface LiveRouteOptions {
+  hub: LiveHub;
+  authorize(bearer: string): Promise<LiveAccess>;
+  idleTimeoutS: number;
+  maxBufferBytes: number;
+  log: Logger;
+}
+
+const STATUS_LINE: Record<number, string> = {
+  401: '401 Unauthorized',
+  402: '402 Payment Required',
+  403: '403 Forbidden',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+/** Headroom above the hard bound, so that the 4008 close frame (and a burst between sweeps) still fits. */
+const BACKPRESSURE_HEADROOM = 1024 * 1024;
+
+/** `/v1/live` (DESIGN section 5): authenticated at the upgrade, refused with an HTTP status before it. */
+export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions): void {
+  const { hub, log } = options;
+  app.ws<LiveSocket>('/v1/live', {
+    compression: uWS.DISABLED,
+    maxPayloadLength: 64 * 1024,
+    idleTimeout: options.idleTimeoutS,
+    sendPingsAutomatically: true,
+    maxBackpressure: options.maxBufferBytes + BACKPRESSURE_HEADROOM,
+    // Our sweep closes with 4008 first; should a burst still reach the limit, uWebSockets.js would skip
+    // messages, so it must end the connection instead (the client then resumes with since).
+    closeOnBackpressureLimit: 1,
+
+    upgrade: (res, req, context) => {
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const authorization = req.getHeader('authorization');
+      const bearer = authorization.toLowerCase().startsWith('bearer ') ? authorization.slice(7).trim() : req.getQuery('token') ?? '';
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      if (!hub.accepting) return refuse(res, 503, 'unavailable', 'server shutting down');
+
+      void (async () => {
+        let access: LiveAccess;
+        try {
+          access = await options.authorize(bearer);
+        } catch (err) {
+          log.error({ err }, 'live upgrade: authentication failed');
+          if (!aborted) refuse(res, 500, 'internal', 'internal error');
+          return;
+        }
+        if (aborted) return;
+        if (!access.ok) return refuse(res, access.status, access.code, access.message);
+        const { tenantId, userId } = access.principal;
+        try {
+          await hub.hold(tenantId);
+        } catch (err) {
+          log.error({ err, tenantId }, 'live upgrade: could not follow the tenant events');
+          if (!aborted) refuse(res, 503, 'unavailable', 'events stream unavailable');
+          return;
+        }
+        if (aborted || !hub.accepting) {
+          hub.release(tenantId);
+          if (!aborted) refuse(res, 503, 'unavailable', 'server shutting down');
+          return;
+        }
+        const socket = newLiveSocket(tenantId, userId, access.expiresAtMs);
+        res.cork(() => res.upgrade(socket, key, protocol, extensions, context));
+      })().catch((err: unknown) => log.error({ err }, 'live upgrade failed'));
+    },
+
+    open: (ws) => hub.opened(ws),
+    message: (ws, message) => hub.received(ws, message),
+    drain: (ws) => hub.drained(ws),
+    close: (ws) => hub.disconnected(ws),
+  });
+}
+
+function refuse(res: HttpResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message, request_id: randomUUID() } });
+  res.cork(() => {
+    res.writeStatus(STATUS_LINE[status] ?? `${status} Error`).writeHeader('content-type', 'application/json');
+    if (status === 401) res.writeHeader('www-authenticate', 'Bearer');
+    res.end(body, true);
+  });
+}

@@ -1,0 +1,77 @@
+import { createAuthenticator } from '../shared/principal.js';
+import { sessionTokens } from '../shared/jwt.js';
+import { RedisStreamBus } from '../shared/redis-bus.js';
+import type { RoleStarter } from '../shared/runtime.js';
+import { eventReplay } from './event-replay.js';
+import { liveAuthorizer } from './live-auth.js';
+import { LiveHub } from './live-hub.js';
+import { registerLiveRoute } from './live-route.js';
+import { liveMetrics } from './metrics.js';
+import { registerMetricsRoute } from './metrics-route.js';
+import { LiveStreamReader } from './stream-reader.js';
+
+/** Live events held for one socket while its `since` replay reads; past this it is closed as slow (4008). */
+const MAX_QUEUED_EVENTS = 10_000;
+
+/**
+ * The realtime role: `/v1/live` on the shared realtime port, fed by one blocking stream reader.
+ * Roles share nothing in memory, so several realtime processes each serve their own sockets.
+ */
+export const startRole: RoleStarter = async (runtime) => {
+  const { config } = runtime;
+  const log = runtime.log.child({ role: 'realtime' });
+  const server = runtime.realtimeServer();
+  const tokens = sessionTokens(config.jwtSecret);
+
+  const reader = new LiveStreamReader({
+    // A bus of its own: its blocking XREAD must neither wait behind nor hold up other roles' commands.
+    createBus: () => new RedisStreamBus(config.REDIS_URL, config.REDIS_PREFIX),
+    lookups: runtime.bus(),
+    streams: runtime.streams,
+    log,
+  });
+  const hub = new LiveHub({
+    app: server.app,
+    reader,
+    replay: eventReplay({ bus: runtime.bus(), streams: runtime.streams, pool: runtime.pool('api') }),
+    limits: {
+      conflateBytes: config.REALTIME_CONFLATE_BYTES,
+      maxBufferBytes: config.REALTIME_MAX_BUFFER_BYTES,
+      maxQueuedEvents: MAX_QUEUED_EVENTS,
+    },
+    metrics: liveMetrics(),
+    log,
+  });
+  try {
+    await reader.start(hub);
+  } catch (err) {
+    hub.close();
+    await reader.close();
+    throw err;
+  }
+  registerLiveRoute(server.app, {
+    hub,
+    authorize: liveAuthorizer(createAuthenticator(runtime.pool('api'), tokens), tokens),
+    idleTimeoutS: config.REALTIME_IDLE_TIMEOUT_S,
+    maxBufferBytes: config.REALTIME_MAX_BUFFER_BYTES,
+    log,
+  });
+  registerMetricsRoute(server.app);
+
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  let closing: Promise<void> | null = null;
+  return {
+    name: 'realtime',
+    endpoints: {
+      // The port is known once start.ts has listened (REALTIME_PORT may be 0).
+      get live() {
+        return `ws://${host}:${server.port || config.REALTIME_PORT}/v1/live`;
+      },
+    },
+    close: () =>
+      (closing ??= (async () => {
+        hub.close();
+        await reader.close();
+      })()),
+  };
+};

@@ -1,0 +1,106 @@
+import WebSocket from 'ws';
+
+export interface LiveMessage {
+  type: string;
+  [field: string]: unknown;
+}
+
+/**
+ * A dispatcher's socket for tests: every message it receives is kept in order, and `next` waits
+ * for the first unread one that matches.
+ */
+export class LiveClient {
+  readonly received: LiveMessage[] = [];
+  private readCursor = 0;
+  private waiters: (() => void)[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.received.push(JSON.parse(String(data)) as LiveMessage);
+      this.wake();
+    });
+    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => {
+      resolve({ code, reason: String(reason) });
+      this.wake();
+    }));
+  }
+
+  static connect(url: string): Promise<LiveClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.once('open', () => resolve(new LiveClient(ws)));
+      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
+      ws.once('error', reject);
+    });
+  }
+
+  /** Resolves with the HTTP status that refused the upgrade, and the body's error code. */
+  static refusal(url: string): Promise<{ status: number; code: string }> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.once('open', () => reject(new Error('upgrade was accepted')));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(body) as { error: { code: string } }).error.code }));
+      });
+      ws.once('error', () => {});
+    });
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  send(message: unknown): void {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /**
+   * Sends a request and waits for a pong: the server handles a socket's frames in order, so by then
+   * the request has taken effect (no message is sent back for subscribe).
+   */
+  async request(message: unknown): Promise<void> {
+    this.send(message);
+    await this.sync();
+  }
+
+  sync(): Promise<void> {
+    return new Promise((resolve) => {
+      this.ws.once('pong', () => resolve());
+      this.ws.ping();
+    });
+  }
+
+  /** The next unread message that matches (others before it are skipped), waiting for it if needed. */
+  async next(matches: (m: LiveMessage) => boolean = () => true, what = 'message'): Promise<LiveMessage> {
+    for (;;) {
+      while (this.readCursor < this.received.length) {
+        const message = this.received[this.readCursor++]!;
+        if (matches(message)) return message;
+      }
+      if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for ${what}`);
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  ofType(type: string): LiveMessage[] {
+    return this.received.filter((m) => m.type === type);
+  }
+
+  /** Stops reading from the TCP socket, as a stalled client would. */
+  pauseReading(): void {
+    (this.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  }
+
+  resumeReading(): void {
+    (this.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
