@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import type { Config } from '../shared/config.js';
 import type { Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
-import { createRedis, RedisStreamBus } from '../shared/redis-bus.js';
+import { createRedis } from '../shared/redis-bus.js';
+import { createStreamBus } from '../shared/runtime.js';
 import type { StreamNames } from '../shared/streams.js';
 import { FenceCache } from './fence-cache.js';
 import { PositionEvaluator, type PositionEvaluatorOptions } from './position-evaluator.js';
@@ -43,7 +44,7 @@ export class GeofenceWorker {
     this.fences = new FenceCache(pool, workerLog);
     this.evaluator = new PositionEvaluator(
       {
-        bus: new RedisStreamBus(config.REDIS_URL, config.REDIS_PREFIX),
+        bus: createStreamBus(config),
         redis: createRedis(config.REDIS_URL),
         pool,
         fences: this.fences,
@@ -62,7 +63,7 @@ export class GeofenceWorker {
       },
     );
     this.punches = new PunchWorker(
-      { bus: new RedisStreamBus(config.REDIS_URL, config.REDIS_PREFIX), pool, fences: this.fences, streams, log: workerLog },
+      { bus: createStreamBus(config), pool, fences: this.fences, streams, log: workerLog },
       { group: GEOFENCE_GROUP, workerId: this.workerId, blockMs: t.blockMs, batchSize: Math.min(t.batchSize, 500), claimIdleMs: t.punchClaimIdleMs },
     );
   }

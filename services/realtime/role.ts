@@ -1,7 +1,6 @@
 import { createAuthenticator } from '../shared/principal.js';
 import { sessionTokens } from '../shared/jwt.js';
-import { RedisStreamBus } from '../shared/redis-bus.js';
-import type { RoleStarter } from '../shared/runtime.js';
+import { createStreamBus, type RoleStarter } from '../shared/runtime.js';
 import { eventReplay } from './event-replay.js';
 import { liveAuthorizer } from './live-auth.js';
 import { LiveHub } from './live-hub.js';
@@ -25,7 +24,7 @@ export const startRole: RoleStarter = async (runtime) => {
 
   const reader = new LiveStreamReader({
     // A bus of its own: its blocking XREAD must neither wait behind nor hold up other roles' commands.
-    createBus: () => new RedisStreamBus(config.REDIS_URL, config.REDIS_PREFIX),
+    createBus: () => createStreamBus(config),
     lookups: runtime.bus(),
     streams: runtime.streams,
     log,

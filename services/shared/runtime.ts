@@ -8,6 +8,14 @@ import { streamNames, type StreamNames } from './streams.js';
 import { UwsServer } from './uws-server.js';
 
 /**
+ * The one place that chooses the stream bus implementation. A blocking loop takes a bus of its own
+ * (a blocking read holds its connection); everything else shares `runtime.bus()`.
+ */
+export function createStreamBus(config: Config): StreamBus {
+  return new RedisStreamBus(config.REDIS_URL, config.REDIS_PREFIX);
+}
+
+/**
  * What the roles of one process share: database pools per service role, the stream bus, the
  * realtime listener. Created on first use and closed once, after every role has stopped.
  */
@@ -31,7 +39,7 @@ export class Runtime {
   }
 
   bus(): StreamBus {
-    this.busInstance ??= new RedisStreamBus(this.config.REDIS_URL, this.config.REDIS_PREFIX);
+    this.busInstance ??= createStreamBus(this.config);
     return this.busInstance;
   }
 
