@@ -1,0 +1,194 @@
+import pg from 'pg';
+import type { Pool } from '../services/shared/db.js';
+import type { Logger } from '../services/shared/log.js';
+import { sha256 } from '../services/shared/secrets.js';
+import type { DeviceRef } from './rows.js';
+
+export interface DeviceRecord extends DeviceRef {
+  readonly kind: 'tracker' | 'attendance';
+  readonly tokenHash: string;
+}
+
+/** A live connection of a device (MQTT client or WebSocket), cut off when the device is disabled or its token rotated. */
+export interface DeviceSession {
+  device: DeviceRecord;
+  disconnect(reason: 'device_disabled' | 'token_rotated' | 'device_deleted'): void;
+}
+
+export type AuthResult =
+  | { ok: true; device: DeviceRecord }
+  | { ok: false; reason: 'unknown_token' | 'device_disabled' | 'unavailable' };
+
+interface DeviceRow {
+  id: string;
+  tenant_id: string;
+  kind: 'tracker' | 'attendance';
+  token_hash: Buffer;
+  asset_id: string | null;
+  site_id: string | null;
+  disabled_at: Date | null;
+}
+
+// Only the credential columns the ingest role is granted (migration 001).
+const SELECT_DEVICE = 'select id, tenant_id, kind, token_hash, asset_id, site_id, disabled_at from devices';
+const CACHE_TTL_MS = 10 * 60_000; // a safety net only: change notices invalidate entries at once
+const MAX_CACHED = 200_000;
+
+/**
+ * Device credentials for every transport: token → device by its SHA-256 (DESIGN section 4), cached, with the
+ * `device_changed` notices (sent on commit by a trigger) dropping cache entries and cutting live sessions of a
+ * device that was disabled, deleted or given a new token. The notices come on a connection of their own; if it
+ * drops, the cache is emptied and every live session re-checked once it is back, so a missed notice is covered.
+ */
+export class DeviceDirectory {
+  private readonly cache = new Map<string, { device: DeviceRecord; expiresAt: number }>();
+  private readonly loading = new Map<string, Promise<AuthResult>>();
+  private readonly sessions = new Map<string, Set<DeviceSession>>();
+  private listener: pg.Client | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectAttempt = 0;
+  private closed = false;
+
+  constructor(private readonly pool: Pool, private readonly listenUrl: string, private readonly log: Logger) {}
+
+  async start(): Promise<void> {
+    await this.listen();
+  }
+
+  async authenticate(token: string): Promise<AuthResult> {
+    if (!token) return { ok: false, reason: 'unknown_token' };
+    const hash = sha256(token).toString('hex');
+    const cached = this.cache.get(hash);
+    if (cached && cached.expiresAt > Date.now()) return { ok: true, device: cached.device };
+    let pending = this.loading.get(hash);
+    if (!pending) {
+      pending = this.load(hash).finally(() => this.loading.delete(hash));
+      this.loading.set(hash, pending);
+    }
+    return pending;
+  }
+
+  private async load(hash: string): Promise<AuthResult> {
+    let row: DeviceRow | undefined;
+    try {
+      ({ rows: [row] } = await this.pool.query<DeviceRow>(`${SELECT_DEVICE} where token_hash = $1`, [Buffer.from(hash, 'hex')]));
+    } catch (err) {
+      this.log.warn({ err }, 'device lookup failed');
+      return { ok: false, reason: 'unavailable' };
+    }
+    if (!row) return { ok: false, reason: 'unknown_token' };
+    if (row.disabled_at) return { ok: false, reason: 'device_disabled' };
+    const device = toRecord(row);
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(hash, { device, expiresAt: Date.now() + CACHE_TTL_MS });
+    return { ok: true, device };
+  }
+
+  /** Tracks a live session; returns the function that forgets it (call it when the connection closes). */
+  register(session: DeviceSession): () => void {
+    let set = this.sessions.get(session.device.id);
+    if (!set) this.sessions.set(session.device.id, (set = new Set()));
+    set.add(session);
+    return () => {
+      const current = this.sessions.get(session.device.id);
+      current?.delete(session);
+      if (current?.size === 0) this.sessions.delete(session.device.id);
+    };
+  }
+
+  sessionCount(): number {
+    let n = 0;
+    for (const set of this.sessions.values()) n += set.size;
+    return n;
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.listenUrl, application_name: 'fieldops-ingest-listen' });
+    client.on('notification', (msg) => {
+      if (msg.channel === 'device_changed' && msg.payload) void this.deviceChanged([msg.payload]);
+    });
+    client.on('error', () => this.listenerLost(client));
+    client.on('end', () => this.listenerLost(client));
+    await client.connect();
+    await client.query('listen device_changed');
+    this.listener = client;
+    this.reconnectAttempt = 0;
+  }
+
+  private listenerLost(client: pg.Client): void {
+    if (this.closed || this.listener !== client) return;
+    this.listener = null;
+    client.removeAllListeners('end');
+    client.end().catch(() => {});
+    this.log.warn('device change notices lost; reconnecting');
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    const delayMs = Math.min(5000, 100 * 2 ** this.reconnectAttempt++);
+    this.reconnectTimer = setTimeout(async () => {
+      this.reconnectTimer = null;
+      try {
+        await this.listen();
+        // Notices sent while we were away are gone: start from the database's current truth.
+        this.cache.clear();
+        await this.deviceChanged([...this.sessions.keys()]);
+      } catch (err) {
+        this.log.warn({ err }, 'device change notices: reconnect failed');
+        this.scheduleReconnect();
+      }
+    }, delayMs);
+    this.reconnectTimer.unref();
+  }
+
+  /** Drops cached credentials of these devices and re-checks their live sessions against the database. */
+  private async deviceChanged(deviceIds: string[]): Promise<void> {
+    const ids = new Set(deviceIds);
+    for (const [hash, entry] of this.cache) if (ids.has(entry.device.id)) this.cache.delete(hash);
+    const live = deviceIds.filter((id) => this.sessions.has(id));
+    if (live.length === 0) return;
+    let rows: DeviceRow[];
+    try {
+      ({ rows } = await this.pool.query<DeviceRow>(`${SELECT_DEVICE} where id = any($1::uuid[])`, [live]));
+    } catch (err) {
+      this.log.warn({ err }, 'device re-check failed; retrying');
+      setTimeout(() => void this.deviceChanged(live), 1000).unref();
+      return;
+    }
+    const current = new Map(rows.map((r) => [r.id, r]));
+    for (const id of live) {
+      const row = current.get(id);
+      for (const session of this.sessions.get(id) ?? []) {
+        const reason = !row ? 'device_deleted'
+          : row.disabled_at ? 'device_disabled'
+            : row.token_hash.toString('hex') !== session.device.tokenHash ? 'token_rotated' : null;
+        if (reason) {
+          this.log.info({ device_id: id, reason }, 'device session cut off');
+          session.disconnect(reason);
+        } else {
+          session.device = toRecord(row!); // e.g. linked to another asset or site: later rows carry it
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const listener = this.listener;
+    this.listener = null;
+    await listener?.end().catch(() => {});
+  }
+}
+
+function toRecord(row: DeviceRow): DeviceRecord {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    kind: row.kind,
+    tokenHash: row.token_hash.toString('hex'),
+    assetId: row.asset_id,
+    siteId: row.site_id,
+  };
+}

@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import type uWS from 'uWebSockets.js';
+import client from 'prom-client';
+import type { Batcher } from './batcher.js';
+import type { FixRejection, PayloadFormat, RejectReason } from './decode.js';
+import type { DeviceDirectory } from './device-auth.js';
+import type { IngestIntake } from './intake.js';
+import { deviceToken, errorBody, sendJson, type ErrorIssue } from './uws-helpers.js';
+
+export interface HttpIngestOptions {
+  app: uWS.TemplatedApp;
+  directory: DeviceDirectory;
+  batcher: Batcher;
+  intake: IngestIntake;
+  maxBodyBytes: number;
+}
+
+interface PendingRequest {
+  res: uWS.HttpResponse;
+  aborted: boolean;
+  accepted: number;
+  rejected: FixRejection[];
+}
+
+const REASON_TEXT: Record<RejectReason, string> = {
+  undecodable: 'the body is not a GpsBatch',
+  empty_batch: 'the batch holds no fix',
+  batch_too_large: 'the batch holds more fixes than allowed',
+  invalid_lat: 'lat must be a number between -90 and 90',
+  invalid_lon: 'lon must be a number between -180 and 180',
+  invalid_ts: 'ts_ms must be a positive Unix time in milliseconds',
+  ts_in_future: 'ts_ms is more than 24 hours in the future',
+  missing_employee_id: 'employee_id is required',
+  invalid_kind: 'kind must be "in" or "out"',
+  unauthorized_topic: 'not allowed',
+  db_rejected: 'the database refused the row',
+};
+
+/**
+ * `POST /v1/ingest/gps` (DESIGN section 4): a protobuf or JSON GpsBatch with the device token, answered 200 after
+ * the commit with `{"data":{"accepted":k,"rejected":[{"index","reason"}]}}`; 400 in the error shape when nothing
+ * in it can be stored, 401 for a bad token, 503 (Retry-After) while ingest is at its backlog bound.
+ * Also `GET /metrics`, so that an ingest-only process can be scraped.
+ */
+export class HttpIngest {
+  private closing = false;
+
+  constructor(private readonly options: HttpIngestOptions) {}
+
+  register(): void {
+    const { app } = this.options;
+    app.post('/v1/ingest/gps', (res, req) => this.onPost(res, req));
+    app.get('/metrics', (res) => {
+      let aborted = false;
+      res.onAborted(() => { aborted = true; });
+      void client.register.metrics().then((text) => {
+        if (!aborted) res.cork(() => res.writeHeader('content-type', client.register.contentType).end(text));
+      });
+    });
+  }
+
+  private onPost(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    const token = deviceToken(req);
+    const contentType = req.getHeader('content-type').toLowerCase();
+    const requestId = req.getHeader('x-request-id') || randomUUID();
+    const pending: PendingRequest = { res, aborted: false, accepted: 0, rejected: [] };
+    res.onAborted(() => { pending.aborted = true; });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, isLast) => {
+      size += chunk.byteLength;
+      if (size <= this.options.maxBodyBytes) chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory
+      if (isLast) void this.handle(pending, token, contentType, requestId, size, Buffer.concat(chunks));
+    });
+  }
+
+  private async handle(pending: PendingRequest, token: string, contentType: string, requestId: string, size: number, body: Buffer): Promise<void> {
+    const auth = await this.options.directory.authenticate(token);
+    const reply = (status: number, text: string, headers?: Record<string, string>) => {
+      if (!pending.aborted) pending.res.cork(() => sendJson(pending.res, status, text, headers));
+    };
+    if (!auth.ok) {
+      if (auth.reason === 'unavailable') return reply(503, errorBody('unavailable', 'device registry unavailable', requestId), { 'retry-after': '1' });
+      return reply(401, errorBody('unauthorized', 'missing or invalid device token', requestId));
+    }
+    if (size > this.options.maxBodyBytes) return reply(413, errorBody('bad_request', 'body too large', requestId));
+    const format = payloadFormat(contentType);
+    if (!format) {
+      return reply(400, errorBody('bad_request', 'Content-Type must be application/x-protobuf, application/octet-stream or application/json', requestId,
+        [{ path: 'content-type', message: 'unsupported content type' }]));
+    }
+    if (this.closing || this.options.batcher.underPressure) {
+      return reply(503, errorBody('unavailable', 'ingest is at its backlog bound; retry shortly', requestId), { 'retry-after': '1' });
+    }
+    const result = this.options.intake.gps(auth.device, body, format, 'http', this.settle, pending, 0);
+    if (result.stored) {
+      pending.accepted = result.accepted;
+      pending.rejected = result.rejected;
+      return;
+    }
+    const issues: ErrorIssue[] = result.reason
+      ? [{ path: 'body', message: REASON_TEXT[result.reason] }]
+      : result.rejected.map((r) => ({ path: `fixes[${r.index}]`, message: `${r.reason}: ${REASON_TEXT[r.reason]}` }));
+    reply(400, errorBody('bad_request', result.reason ? REASON_TEXT[result.reason] : 'no fix in the batch is valid', requestId, issues));
+  }
+
+  private readonly settle = (pending: PendingRequest, _tag: number, failedRows: number): void => {
+    if (pending.aborted) return;
+    const body = JSON.stringify({ data: { accepted: pending.accepted - failedRows, rejected: pending.rejected } });
+    pending.res.cork(() => sendJson(pending.res, 200, body));
+  };
+
+  stopIntake(): void {
+    this.closing = true;
+  }
+}
+
+function payloadFormat(contentType: string): PayloadFormat | null {
+  const type = contentType.split(';')[0]!.trim();
+  if (type === 'application/x-protobuf' || type === 'application/octet-stream' || type === 'application/protobuf') return 'protobuf';
+  if (type === 'application/json') return 'json';
+  return null;
+}

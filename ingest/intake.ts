@@ -1,0 +1,57 @@
+import type { Batcher, Settle } from './batcher.js';
+import { decodeGps, decodePunch, type DecodeLimits, type FixRejection, type PayloadFormat, type RejectReason } from './decode.js';
+import type { IngestMetrics, RejectionReporter, Transport } from './metrics.js';
+import type { DeviceRef } from './rows.js';
+
+export interface IntakeResult {
+  /** Rows went to the batcher: `settle` will be called after their commit. Otherwise it is not called. */
+  stored: boolean;
+  accepted: number;
+  /** Fixes dropped one by one (the rest of the batch was kept). */
+  rejected: FixRejection[];
+  /** Why the whole message was refused, when it was. */
+  reason?: RejectReason;
+}
+
+/**
+ * What every transport does with a message once it knows the device: decode, validate, count what is refused
+ * (per device and reason), hand the rest to the batcher. Transports differ only in how they answer.
+ */
+export class IngestIntake {
+  constructor(
+    private readonly batcher: Batcher,
+    private readonly reporter: RejectionReporter,
+    private readonly metrics: IngestMetrics,
+    private readonly limits: DecodeLimits,
+  ) {}
+
+  gps<C>(device: DeviceRef, payload: Uint8Array, format: PayloadFormat, transport: Transport,
+    settle: Settle<C> | null, ctx: C, tag: number): IntakeResult {
+    this.metrics.messages[transport]++;
+    const result = decodeGps(payload, format, this.limits, Date.now());
+    if (!result.ok) {
+      this.reporter.reject(device.id, result.reason, 1, { transport });
+      return { stored: false, accepted: 0, rejected: [], reason: result.reason };
+    }
+    for (const r of result.rejected) this.reporter.reject(device.id, r.reason, 1, { transport, index: r.index });
+    if (result.fixes.length === 0) return { stored: false, accepted: 0, rejected: result.rejected };
+    this.batcher.addFixes(device, result.fixes, settle, ctx, tag);
+    return { stored: true, accepted: result.fixes.length, rejected: result.rejected };
+  }
+
+  punch<C>(device: DeviceRef, payload: Uint8Array, format: PayloadFormat, transport: Transport,
+    settle: Settle<C> | null, ctx: C, tag: number): IntakeResult {
+    this.metrics.messages[transport]++;
+    const result = decodePunch(payload, format, this.limits, Date.now());
+    if (!result.ok) {
+      this.reporter.reject(device.id, result.reason, 1, { transport });
+      return { stored: false, accepted: 0, rejected: [], reason: result.reason };
+    }
+    this.batcher.addPunch(device, result.punch, settle, ctx, tag);
+    return { stored: true, accepted: 1, rejected: [] };
+  }
+
+  reportUnauthorized(deviceId: string, topic: string): void {
+    this.reporter.reject(deviceId, 'unauthorized_topic', 1, { topic });
+  }
+}

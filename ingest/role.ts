@@ -1,0 +1,123 @@
+import type { RoleStarter, RunningRole } from '../services/shared/runtime.js';
+import { Batcher } from './batcher.js';
+import { MAX_FUTURE_MS } from './decode.js';
+import { DeviceDirectory } from './device-auth.js';
+import { DeviceStateWriter } from './device-state.js';
+import { HttpIngest } from './http-ingest.js';
+import { IngestIntake } from './intake.js';
+import { ingestMetrics, RejectionReporter, type IngestGaugeSource } from './metrics.js';
+import { MqttIngest } from './mqtt-broker.js';
+import { StreamPublisher } from './stream-publisher.js';
+import { existingPositionIds, existingPunchIds, insertPositions, insertPunches } from './telemetry-writer.js';
+import { WsIngest } from './ws-ingest.js';
+
+/**
+ * Batches committing at once, each on its own connection: one fills while the other commits. Measured
+ * (bench/ingest.ts, single-fix, paired runs): 2 → 56–57k msgs/s, 3 → 51k (more, smaller commits for the same
+ * 2 cores that PostgreSQL shares with the broker).
+ */
+const COMMITS_IN_FLIGHT = 2;
+const CLOSE_FLUSH_TIMEOUT_MS = 10_000;
+
+/**
+ * The ingest role: MQTT (aedes on MQTT_PORT), WebSocket `/v1/ingest` and `POST /v1/ingest/gps` on the shared
+ * realtime port, all through one intake and one batcher into PostgreSQL; committed rows then go to the Redis
+ * streams and to device_state.
+ */
+export const startRole: RoleStarter = async (runtime) => {
+  const { config } = runtime;
+  const log = runtime.log.child({ role: 'ingest' });
+  const pool = runtime.pool('ingest');
+  const metrics = ingestMetrics();
+
+  const directory = new DeviceDirectory(pool, config.serviceDatabaseUrls.ingest, log);
+  await directory.start();
+  const publisher = new StreamPublisher({
+    bus: runtime.bus(), pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, log, metrics,
+    maxQueuedRows: Math.max(config.INGEST_MAX_PENDING_ROWS, 10_000),
+  });
+  await publisher.start();
+  const deviceState = new DeviceStateWriter(pool, log);
+  deviceState.start();
+
+  let mqtt: MqttIngest | null = null;
+  const batcher = new Batcher({
+    maxRows: config.INGEST_BATCH_MAX_ROWS,
+    maxMs: config.INGEST_BATCH_MAX_MS,
+    maxInFlight: COMMITS_IN_FLIGHT,
+    maxPendingRows: config.INGEST_MAX_PENDING_ROWS,
+    store: {
+      insertPositions: (rows) => insertPositions(pool, rows),
+      insertPunches: (rows) => insertPunches(pool, rows),
+      existingPositionIds: (d, t) => existingPositionIds(pool, d, t),
+      existingPunchIds: (d, t) => existingPunchIds(pool, d, t),
+    },
+    onCommitted: (batch) => {
+      metrics.rowsCommitted.inc(batch.positions.length + batch.punches.length);
+      publisher.publish(batch);
+      deviceState.record(batch);
+    },
+    onPressure: (on) => {
+      if (on) log.warn('ingest backlog at its bound: no longer reading from device sockets until it drains');
+      mqtt?.setPaused(on);
+    },
+    log,
+    metrics: {
+      observeCommit: (seconds, _rows, duplicates) => {
+        metrics.commitSeconds.observe(seconds);
+        if (duplicates) metrics.duplicates.inc(duplicates);
+      },
+      commitRetry: () => metrics.commitRetries.inc(),
+    },
+  });
+
+  const intake = new IngestIntake(batcher, new RejectionReporter(log, metrics), metrics, {
+    maxBatchFixes: config.INGEST_MAX_BATCH_FIXES,
+    maxFutureMs: MAX_FUTURE_MS,
+  });
+  mqtt = new MqttIngest({
+    host: config.HOST, port: config.MQTT_PORT, directory, batcher, intake, log,
+    onPause: () => metrics.pauses.inc({ transport: 'mqtt' }),
+  });
+  const mqttPort = await mqtt.start();
+  const app = runtime.realtimeServer().app;
+  const maxBodyBytes = config.INGEST_MAX_BATCH_FIXES * 200 + 4096; // JSON fixes are wordier than protobuf ones
+  const ws = new WsIngest({ app, directory, batcher, intake, maxPayloadBytes: maxBodyBytes, log });
+  ws.register();
+  const http = new HttpIngest({ app, directory, batcher, intake, maxBodyBytes });
+  http.register();
+
+  const gauges: IngestGaugeSource = {
+    heldRows: () => batcher.heldRows,
+    connections: (transport) => (transport === 'mqtt' ? mqtt!.connectionCount : transport === 'ws' ? ws.connectionCount : 0),
+    streamDegraded: () => publisher.isDegraded,
+  };
+  metrics.sources.add(gauges);
+
+  const displayHost = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  log.info({ mqtt_port: mqttPort }, 'ingest: MQTT broker listening');
+
+  let closing: Promise<void> | null = null;
+  const role: RunningRole = {
+    name: 'ingest',
+    // The realtime port is chosen when start.ts opens it, after every role has registered: read it late.
+    get endpoints() {
+      const realtimePort = runtime.realtimeServer().port || config.REALTIME_PORT;
+      return { mqtt: `mqtt://${displayHost}:${mqttPort}`, ingest_ws: `ws://${displayHost}:${realtimePort}/v1/ingest` };
+    },
+    close: () => (closing ??= (async () => {
+      mqtt!.stopIntake();
+      ws.stopIntake();
+      http.stopIntake();
+      const flushed = await batcher.close(CLOSE_FLUSH_TIMEOUT_MS);
+      if (!flushed) log.warn('ingest closed with uncommitted messages; devices resend the unacknowledged ones');
+      await publisher.close(5000);
+      await deviceState.close().catch(() => {});
+      await mqtt!.close();
+      ws.close();
+      await directory.close();
+      metrics.sources.delete(gauges);
+    })()),
+  };
+  return role;
+};

@@ -1,0 +1,312 @@
+import type { AppendRequest, StreamBus } from '../services/shared/bus.js';
+import type { Pool, PoolClient } from '../services/shared/db.js';
+import type { Logger } from '../services/shared/log.js';
+import { PAYLOAD_FIELD, type StreamNames } from '../services/shared/streams.js';
+import type { CommittedBatch } from './batcher.js';
+import type { IngestMetrics } from './metrics.js';
+import { positionJson, punchJson, positionRowJson, punchRowJson, type PositionRow, type PunchTableRow } from './stream-records.js';
+
+export interface StreamPublisherOptions {
+  bus: StreamBus;
+  pool: Pool;
+  streams: StreamNames;
+  maxLen: number;
+  log: Logger;
+  metrics: IngestMetrics;
+  /** Rows waiting for Redis past which they are recorded as a gap instead (bounded memory when Redis is slow). */
+  maxQueuedRows?: number;
+  appendTimeoutMs?: number;
+  catchUpIntervalMs?: number;
+}
+
+type GapStream = 'positions' | 'punches';
+
+interface Gap {
+  id: string;
+  stream: GapStream;
+  first_id: string;
+  last_id: string;
+}
+
+// Records per stream entry: bounds the size of one entry (and of a consumer's parse) when flushes coalesce.
+const RECORDS_PER_ENTRY = 2000;
+const REPLAY_CHUNK_IDS = 5000;
+// Any constant, as long as every ingest node uses the same one: one node replays gaps at a time.
+const CATCH_UP_LOCK = 0x66_6f_67_70; // "fogp"
+
+/**
+ * Appends committed rows to the Redis streams, after the commit and off its path: positions to their shard
+ * (`positions:{shardOf(asset ?? device)}`), punches to `punches`, field `p` = a JSON array of records.
+ *
+ * One worker runs the queue, so entries keep commit order per shard. When an append fails (Redis down or too
+ * slow), the committed id range is written to `stream_gaps` and the publisher turns "degraded": later batches go
+ * to gaps too (nothing newer overtakes the missing rows), and a catch-up replays the gaps from the database
+ * (security-definer functions: ingest cannot read the tables) in id order, deletes them, and turns live again
+ * once none is left. Delivery is at least once: a replay may repeat an entry whose append timed out but landed,
+ * or rows of a concurrent flush that fall inside a gap's id range.
+ */
+export class StreamPublisher {
+  private queue: CommittedBatch[] = [];
+  private queuedRows = 0;
+  private degraded = false;
+  private catchUpDue = false;
+  private working: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly maxQueuedRows: number;
+  private readonly appendTimeoutMs: number;
+
+  constructor(private readonly options: StreamPublisherOptions) {
+    this.maxQueuedRows = options.maxQueuedRows ?? 200_000;
+    this.appendTimeoutMs = options.appendTimeoutMs ?? 5000;
+  }
+
+  get isDegraded(): boolean {
+    return this.degraded;
+  }
+
+  /** Gaps left by an earlier run (or another node) are replayed before anything new is appended. */
+  async start(): Promise<void> {
+    const { rows } = await this.options.pool.query('select 1 from stream_gaps limit 1');
+    if (rows.length > 0) {
+      this.degraded = true;
+      this.catchUpDue = true;
+      this.kick();
+    }
+    const interval = this.options.catchUpIntervalMs ?? 1000;
+    let ticks = 0;
+    this.timer = setInterval(() => {
+      // Gaps of a node that died before replaying them are picked up here (a cheap look every 30 ticks).
+      if (!this.degraded && ++ticks % 30 === 0) void this.adoptOrphanedGaps();
+      if (this.degraded) {
+        this.catchUpDue = true;
+        this.kick();
+      }
+    }, interval);
+    this.timer.unref();
+  }
+
+  private async adoptOrphanedGaps(): Promise<void> {
+    const { rows } = await this.options.pool.query('select 1 from stream_gaps limit 1').catch(() => ({ rows: [] }));
+    if (rows.length > 0 && !this.closed) this.degraded = true;
+  }
+
+  publish(batch: CommittedBatch): void {
+    let rows = 0;
+    for (const id of batch.positionIds) if (id !== null) rows++;
+    for (const id of batch.punchIds) if (id !== null) rows++;
+    if (rows === 0) return;
+    this.queue.push(batch);
+    this.queuedRows += rows;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.working || (this.closed && this.queue.length === 0)) return;
+    this.working = this.work().finally(() => {
+      this.working = null;
+      if (this.queue.length > 0 || (this.catchUpDue && !this.closed)) this.kick();
+    });
+  }
+
+  private async work(): Promise<void> {
+    while (this.queue.length > 0 || (this.catchUpDue && !this.closed)) {
+      if (this.catchUpDue && !this.closed) {
+        this.catchUpDue = false;
+        await this.catchUp();
+        continue;
+      }
+      const rows = this.queuedRows;
+      const batches = this.take();
+      if (this.degraded || rows > this.maxQueuedRows) {
+        await this.recordGaps(batches);
+        continue;
+      }
+      try {
+        await this.append(liveEntries(batches, this.options.streams));
+      } catch (err) {
+        this.options.log.warn({ err }, 'stream append failed; recording a gap and catching up from the database later');
+        await this.recordGaps(batches);
+      }
+    }
+  }
+
+  private take(): CommittedBatch[] {
+    const batches = this.queue;
+    this.queue = [];
+    this.queuedRows = 0;
+    return batches;
+  }
+
+  private async append(entries: AppendRequest[]): Promise<void> {
+    let timeout: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.options.bus.append(entries, this.options.maxLen),
+        new Promise((_, reject) => { timeout = setTimeout(() => reject(new Error('stream append timed out')), this.appendTimeoutMs); }),
+      ]);
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  /** One gap row per stream for these batches (their committed id range), written until the database takes it. */
+  private async recordGaps(batches: CommittedBatch[]): Promise<void> {
+    this.degraded = true;
+    const ranges: [GapStream, number, number][] = [];
+    const positions = idRange(batches.map((b) => b.positionIds));
+    const punches = idRange(batches.map((b) => b.punchIds));
+    if (positions) ranges.push(['positions', ...positions]);
+    if (punches) ranges.push(['punches', ...punches]);
+    for (let attempt = 0; ranges.length > 0; attempt++) {
+      try {
+        await this.options.pool.query(
+          'insert into stream_gaps (stream, first_id, last_id) select * from unnest($1::text[], $2::int8[], $3::int8[])',
+          [ranges.map((r) => r[0]), ranges.map((r) => r[1]), ranges.map((r) => r[2])],
+        );
+        for (const [stream] of ranges) this.options.metrics.streamGaps.inc({ stream });
+        return;
+      } catch (err) {
+        if (attempt % 20 === 0) this.options.log.error({ err }, 'could not record a stream gap; retrying');
+        await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)));
+      }
+    }
+  }
+
+  /**
+   * Replays every gap, oldest ids first, then turns live. Batches committed meanwhile are turned into gaps
+   * first, so that they are replayed after the older ones rather than appended ahead of them.
+   */
+  private async catchUp(): Promise<void> {
+    let db: PoolClient | null = null;
+    try {
+      await this.options.bus.ping();
+      db = await this.options.pool.connect();
+      const { rows: [lock] } = await db.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [CATCH_UP_LOCK]);
+      if (!lock?.ok) return; // another node is replaying; we stay degraded and look again shortly
+      try {
+        for (;;) {
+          if (this.queue.length > 0) await this.recordGaps(this.take());
+          const { rows: gaps } = await db.query<Gap>(
+            'select id, stream, first_id, last_id from stream_gaps order by stream, first_id limit 100');
+          if (gaps.length === 0) break;
+          for (const gap of gaps) await this.replay(db, gap);
+        }
+      } finally {
+        await db.query('select pg_advisory_unlock($1)', [CATCH_UP_LOCK]).catch(() => {});
+      }
+      if (this.queue.length > 0) await this.recordGaps(this.take()); // raced in after the last look: next round
+      else {
+        this.degraded = false;
+        this.options.log.info('stream caught up from the database; appending live again');
+      }
+    } catch (err) {
+      this.options.log.debug({ err }, 'stream catch-up not possible yet');
+    } finally {
+      db?.release();
+    }
+  }
+
+  /** Appends one gap chunk by chunk; after each chunk the gap row shrinks (delete + insert: ingest may not update). */
+  private async replay(db: PoolClient, gap: Gap): Promise<void> {
+    const last = Number(gap.last_id);
+    let first = Number(gap.first_id);
+    const fn = gap.stream === 'positions' ? 'stream_gap_positions' : 'stream_gap_punches';
+    while (first <= last) {
+      const upTo = Math.min(last, first + REPLAY_CHUNK_IDS - 1);
+      const { rows } = await db.query(`select * from ${fn}($1, $2)`, [first, upTo]);
+      const entries = gap.stream === 'positions'
+        ? replayPositionEntries(rows as PositionRow[], this.options.streams)
+        : chunkEntries(this.options.streams.punches, (rows as PunchTableRow[]).map(punchRowJson));
+      if (entries.length > 0) await this.append(entries);
+      this.options.metrics.streamReplayed.inc({ stream: gap.stream }, rows.length);
+      await db.query('begin');
+      try {
+        await db.query('delete from stream_gaps where id = $1', [gap.id]);
+        if (upTo < last) {
+          const { rows: [next] } = await db.query<{ id: string }>(
+            'insert into stream_gaps (stream, first_id, last_id) values ($1, $2, $3) returning id', [gap.stream, upTo + 1, last]);
+          gap.id = next!.id;
+        }
+        await db.query('commit');
+      } catch (err) {
+        await db.query('rollback').catch(() => {});
+        throw err;
+      }
+      first = upTo + 1;
+    }
+  }
+
+  /** Appends (or records as gaps) what is queued, waiting at most `timeoutMs`. */
+  async close(timeoutMs: number): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.kick();
+    const deadline = Date.now() + timeoutMs;
+    while (this.working && Date.now() < deadline) {
+      await Promise.race([this.working, sleep(Math.max(1, deadline - Date.now()))]);
+    }
+  }
+}
+
+function liveEntries(batches: CommittedBatch[], streams: StreamNames): AppendRequest[] {
+  const byShard = new Map<number, string[]>();
+  const punches: string[] = [];
+  for (const batch of batches) {
+    const p = batch.positions;
+    const ids = batch.positionIds;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (id === null) continue;
+      const shard = streams.shardOf(p.assetId[i] ?? p.deviceId[i]!);
+      let list = byShard.get(shard);
+      if (!list) byShard.set(shard, (list = []));
+      list.push(positionJson(p, i, id));
+    }
+    for (let i = 0; i < batch.punchIds.length; i++) {
+      const id = batch.punchIds[i];
+      if (id !== null && id !== undefined) punches.push(punchJson(batch.punches[i]!, id));
+    }
+  }
+  const entries: AppendRequest[] = [];
+  for (const [shard, records] of byShard) entries.push(...chunkEntries(streams.positionShard(shard), records));
+  entries.push(...chunkEntries(streams.punches, punches));
+  return entries;
+}
+
+function replayPositionEntries(rows: PositionRow[], streams: StreamNames): AppendRequest[] {
+  const byShard = new Map<number, string[]>();
+  for (const row of rows) {
+    const shard = streams.shardOf(row.asset_id ?? row.device_id);
+    let list = byShard.get(shard);
+    if (!list) byShard.set(shard, (list = []));
+    list.push(positionRowJson(row));
+  }
+  const entries: AppendRequest[] = [];
+  for (const [shard, records] of byShard) entries.push(...chunkEntries(streams.positionShard(shard), records));
+  return entries;
+}
+
+function chunkEntries(stream: string, records: string[]): AppendRequest[] {
+  const entries: AppendRequest[] = [];
+  for (let i = 0; i < records.length; i += RECORDS_PER_ENTRY) {
+    entries.push({ stream, fields: { [PAYLOAD_FIELD]: `[${records.slice(i, i + RECORDS_PER_ENTRY).join(',')}]` } });
+  }
+  return entries;
+}
+
+function idRange(idLists: (string | null)[][]): [number, number] | null {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const ids of idLists) {
+    for (const id of ids) {
+      if (id === null || id === undefined) continue;
+      const n = Number(id);
+      if (n < min) min = n;
+      if (n > max) max = n;
+    }
+  }
+  return min === Infinity ? null : [min, max];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

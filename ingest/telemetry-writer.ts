@@ -1,0 +1,116 @@
+import type { Pool } from '../services/shared/db.js';
+import type { PositionColumns, PunchRow } from './rows.js';
+
+/**
+ * One statement per batch: every column travels as one array parameter, so the statement has 12 parameters
+ * whatever the batch size (PostgreSQL's 65,535-parameter limit never applies) and is prepared once per
+ * connection. The INSERT … ON CONFLICT DO NOTHING RETURNING runs inside a security-definer function
+ * (migration 003): RETURNING needs SELECT on the table, which the ingest role must not have. A retransmitted
+ * fix is stored once; the returned ids name the rows that are new, the ones the stream still has to carry.
+ */
+const INSERT_POSITIONS = 'select id, device_id, ts_ms from ingest_insert_positions($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], '
+  + '$5::float8[], $6::float8[], $7::float4[], $8::float4[], $9::float4[], $10::float4[], $11::float4[], $12::int8[])';
+
+const INSERT_PUNCHES = 'select id, device_id, ts_ms from ingest_insert_punches($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], '
+  + '$5::text[], $6::text[], $7::float8[], $8::float8[], $9::float4[])';
+
+type ReturnedRow = [id: string, deviceId: string, tsMs: string];
+
+/** Inserts the positions; returns, per input row, the new row's id or null when it was already stored. */
+export async function insertPositions(pool: Pool, rows: PositionColumns): Promise<(string | null)[]> {
+  const result = await pool.query<ReturnedRow>({
+    name: 'fieldops_ingest_positions',
+    text: INSERT_POSITIONS,
+    rowMode: 'array',
+    values: [
+      textArray(rows.tenantId), textArray(rows.deviceId), nullableArray(rows.assetId), numberArray(rows.tsMs),
+      numberArray(rows.lat), numberArray(rows.lon), nullableArray(rows.speedMps), nullableArray(rows.headingDeg),
+      nullableArray(rows.accuracyM), nullableArray(rows.altitudeM), nullableArray(rows.batteryPct), nullableArray(rows.seq),
+    ],
+  });
+  return matchReturned(result.rows, rows.deviceId, rows.tsMs);
+}
+
+export async function insertPunches(pool: Pool, rows: PunchRow[]): Promise<(string | null)[]> {
+  const result = await pool.query<ReturnedRow>({
+    name: 'fieldops_ingest_punches',
+    text: INSERT_PUNCHES,
+    rowMode: 'array',
+    values: [
+      rows.map((r) => r.tenantId), rows.map((r) => r.deviceId), rows.map((r) => r.siteId), rows.map((r) => r.tsMs),
+      rows.map((r) => r.employeeRef), rows.map((r) => r.kind), rows.map((r) => r.lat), rows.map((r) => r.lon),
+      rows.map((r) => r.accuracyM),
+    ],
+  });
+  return matchReturned(result.rows, rows.map((r) => r.deviceId), rows.map((r) => r.tsMs));
+}
+
+/**
+ * The ids of rows already stored under these keys (null where none is): after a retry whose first attempt may
+ * have committed unseen, the rows it finds in place are this batch's own and still need their stream entries.
+ */
+export async function existingPositionIds(pool: Pool, deviceIds: string[], tsMs: number[]): Promise<(string | null)[]> {
+  const result = await pool.query<ReturnedRow>({
+    text: 'select id, device_id, ts_ms from ingest_position_ids($1::uuid[], $2::int8[])',
+    rowMode: 'array',
+    values: [textArray(deviceIds), numberArray(tsMs)],
+  });
+  return matchByKey(result.rows, deviceIds, tsMs);
+}
+
+export async function existingPunchIds(pool: Pool, deviceIds: string[], tsMs: number[]): Promise<(string | null)[]> {
+  const result = await pool.query<ReturnedRow>({
+    text: 'select id, device_id, ts_ms from ingest_punch_ids($1::uuid[], $2::int8[])',
+    rowMode: 'array',
+    values: [textArray(deviceIds), numberArray(tsMs)],
+  });
+  return matchByKey(result.rows, deviceIds, tsMs);
+}
+
+/**
+ * RETURNING lists the inserted rows in the order the SELECT fed them, skipping conflicts; walking both lists
+ * together maps each back to its input without a hash table. Should that order ever differ, a lookup by key
+ * (device, ts) takes over, so correctness never rests on it.
+ */
+function matchReturned(returned: ReturnedRow[], deviceIds: string[], tsMs: number[]): (string | null)[] {
+  const ids: (string | null)[] = new Array(deviceIds.length).fill(null);
+  let j = 0;
+  for (let i = 0; i < returned.length; i++) {
+    const [id, deviceId, ts] = returned[i]!;
+    while (j < deviceIds.length && !(deviceIds[j] === deviceId && String(tsMs[j]) === ts)) j++;
+    if (j === deviceIds.length) return matchByKey(returned, deviceIds, tsMs);
+    ids[j++] = id;
+  }
+  return ids;
+}
+
+function matchByKey(returned: ReturnedRow[], deviceIds: string[], tsMs: number[]): (string | null)[] {
+  const byKey = new Map<string, string>();
+  for (const [id, deviceId, ts] of returned) byKey.set(`${deviceId}|${ts}`, id);
+  return deviceIds.map((d, i) => {
+    const key = `${d}|${tsMs[i]}`;
+    const id = byKey.get(key) ?? null;
+    byKey.delete(key); // a fix sent twice in one batch is new once
+    return id;
+  });
+}
+
+// Array literals built directly: uuids and numbers need no quoting, and pg's generic array serializer
+// (quoting and escaping every element) costs more than the statement itself at these rates.
+function textArray(values: string[]): string {
+  return `{${values.join(',')}}`;
+}
+
+function numberArray(values: number[]): string {
+  return `{${values.join(',')}}`;
+}
+
+function nullableArray(values: (string | number | null)[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ',';
+    out += v === null ? 'NULL' : v;
+  }
+  return `${out}}`;
+}

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+import { createLogger } from '../../services/shared/log.js';
+import type { Config } from '../../services/shared/config.js';
+import { startPlatform, type Platform } from '../../services/start.js';
+
+export interface IngestUnderTest {
+  platform: Platform;
+  mqttUrl: string;
+  httpBase: string;
+  wsUrl: string;
+  close(): Promise<void>;
+}
+
+/** The ingest role alone, as `fieldops start --role ingest` runs it, on free ports. */
+export async function startIngest(config: Config): Promise<IngestUnderTest> {
+  const platform = await startPlatform(config, createLogger(config.LOG_LEVEL), ['ingest']);
+  const ingest = platform.roles.find((r) => r.name === 'ingest')!;
+  const mqttUrl = ingest.endpoints.mqtt!.replace('localhost', '127.0.0.1');
+  return {
+    platform,
+    mqttUrl,
+    httpBase: `http://127.0.0.1:${platform.realtimePort}`,
+    wsUrl: `ws://127.0.0.1:${platform.realtimePort}/v1/ingest`,
+    close: () => platform.close(),
+  };
+}
+
+export async function connectDevice(url: string, deviceId: string, token: string, options: IClientOptions = {}): Promise<MqttClient> {
+  return mqtt.connectAsync(url, {
+    username: deviceId,
+    password: token,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    clientId: `${deviceId.slice(0, 8)}-${Math.random().toString(16).slice(2, 10)}`,
+    ...options,
+  });
+}
+
+/** Resolves with the error a connect attempt fails with (or throws when it succeeds). */
+export async function connectError(url: string, options: IClientOptions): Promise<Error & { code?: number }> {
+  try {
+    const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
+    await client.endAsync();
+  } catch (err) {
+    return err as Error & { code?: number };
+  }
+  throw new Error('connect unexpectedly succeeded');
+}
+
+export async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const closed = (client: MqttClient): Promise<void> =>
+  new Promise((resolve) => (client.connected ? client.once('close', () => resolve()) : resolve()));
+
+/** Reads a counter sample from the text of GET /metrics. */
+export async function metricValue(httpBase: string, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${httpBase}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.split(' ').pop());
+  }
+  return 0;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A throwaway redis-server of our own, to stop and restart under the ingest (the shared one stays untouched). */
+export class ScratchRedis {
+  private child: ChildProcess | null = null;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await waitFor(() => new Promise<boolean>((resolve) => {
+      const socket = net.connect(this.port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    }), 'redis-server to listen');
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+  }
+}
