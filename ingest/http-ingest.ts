@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
-import client from 'prom-client';
 import type { Batcher } from './batcher.js';
 import type { FixRejection, PayloadFormat, RejectReason } from './decode.js';
 import type { DeviceDirectory } from './device-auth.js';
@@ -40,7 +39,6 @@ const REASON_TEXT: Record<RejectReason, string> = {
  * `POST /v1/ingest/gps` (DESIGN section 4): a protobuf or JSON GpsBatch with the device token, answered 200 after
  * the commit with `{"data":{"accepted":k,"rejected":[{"index","reason"}]}}`; 400 in the error shape when nothing
  * in it can be stored, 401 for a bad token, 503 (Retry-After) while ingest is at its backlog bound.
- * Also `GET /metrics`, so that an ingest-only process can be scraped.
  */
 export class HttpIngest {
   private closing = false;
@@ -50,13 +48,6 @@ export class HttpIngest {
   register(): void {
     const { app } = this.options;
     app.post('/v1/ingest/gps', (res, req) => this.onPost(res, req));
-    app.get('/metrics', (res) => {
-      let aborted = false;
-      res.onAborted(() => { aborted = true; });
-      void client.register.metrics().then((text) => {
-        if (!aborted) res.cork(() => res.writeHeader('content-type', client.register.contentType).end(text));
-      });
-    });
   }
 
   private onPost(res: uWS.HttpResponse, req: uWS.HttpRequest): void {

@@ -8,7 +8,7 @@ import { IngestIntake } from './intake.js';
 import { ingestMetrics, RejectionReporter, type IngestGaugeSource } from './metrics.js';
 import { MqttIngest } from './mqtt-broker.js';
 import { StreamPublisher } from './stream-publisher.js';
-import { existingPositionIds, existingPunchIds, insertPositions, insertPunches } from './telemetry-writer.js';
+import { existingPositionIds, existingPunchIds, IdBlocks, insertPositions, insertPunches } from './telemetry-writer.js';
 import { WsIngest } from './ws-ingest.js';
 
 /**
@@ -28,12 +28,13 @@ export const startRole: RoleStarter = async (runtime) => {
   const { config } = runtime;
   const log = runtime.log.child({ role: 'ingest' });
   const pool = runtime.pool('ingest');
+  const positionIds = new IdBlocks();
   const metrics = ingestMetrics();
 
   const directory = new DeviceDirectory(pool, config.serviceDatabaseUrls.ingest, log);
   await directory.start();
   const publisher = new StreamPublisher({
-    bus: runtime.bus(), pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, log, metrics,
+    bus: runtime.bus(), pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, positionMaxLen: config.POSITION_STREAM_MAXLEN, log, metrics,
     maxQueuedRows: Math.max(config.INGEST_MAX_PENDING_ROWS, 10_000),
   });
   await publisher.start();
@@ -47,7 +48,7 @@ export const startRole: RoleStarter = async (runtime) => {
     maxInFlight: COMMITS_IN_FLIGHT,
     maxPendingRows: config.INGEST_MAX_PENDING_ROWS,
     store: {
-      insertPositions: (rows) => insertPositions(pool, rows),
+      insertPositions: (rows) => insertPositions(pool, positionIds, rows),
       insertPunches: (rows) => insertPunches(pool, rows),
       existingPositionIds: (d, t) => existingPositionIds(pool, d, t),
       existingPunchIds: (d, t) => existingPunchIds(pool, d, t),
@@ -81,6 +82,7 @@ export const startRole: RoleStarter = async (runtime) => {
   });
   const mqttPort = await mqtt.start();
   const app = runtime.realtimeServer().app;
+  runtime.realtimeServer().serveMetrics();
   const maxBodyBytes = config.INGEST_MAX_BATCH_FIXES * 200 + 4096; // JSON fixes are wordier than protobuf ones
   const ws = new WsIngest({ app, directory, batcher, intake, maxPayloadBytes: maxBodyBytes, log });
   ws.register();

@@ -11,6 +11,8 @@ export interface StreamPublisherOptions {
   pool: Pool;
   streams: StreamNames;
   maxLen: number;
+  /** Entries kept per positions shard (their entries are larger and far more frequent). */
+  positionMaxLen: number;
   log: Logger;
   metrics: IngestMetrics;
   /** Rows waiting for Redis past which they are recorded as a gap instead (bounded memory when Redis is slow). */
@@ -29,7 +31,7 @@ interface Gap {
 }
 
 // Records per stream entry: bounds the size of one entry (and of a consumer's parse) when flushes coalesce.
-const RECORDS_PER_ENTRY = 2000;
+const RECORDS_PER_ENTRY = 500;
 const REPLAY_CHUNK_IDS = 5000;
 // Any constant, as long as every ingest node uses the same one: one node replays gaps at a time.
 const CATCH_UP_LOCK = 0x66_6f_67_70; // "fogp"
@@ -123,7 +125,7 @@ export class StreamPublisher {
         continue;
       }
       try {
-        await this.append(liveEntries(batches, this.options.streams));
+        await this.append(liveEntries(batches, this.options.streams, this.options.positionMaxLen));
       } catch (err) {
         this.options.log.warn({ err }, 'stream append failed; recording a gap and catching up from the database later');
         await this.recordGaps(batches);
@@ -216,7 +218,7 @@ export class StreamPublisher {
       const upTo = Math.min(last, first + REPLAY_CHUNK_IDS - 1);
       const { rows } = await db.query(`select * from ${fn}($1, $2)`, [first, upTo]);
       const entries = gap.stream === 'positions'
-        ? replayPositionEntries(rows as PositionRow[], this.options.streams)
+        ? replayPositionEntries(rows as PositionRow[], this.options.streams, this.options.positionMaxLen)
         : chunkEntries(this.options.streams.punches, (rows as PunchTableRow[]).map(punchRowJson));
       if (entries.length > 0) await this.append(entries);
       this.options.metrics.streamReplayed.inc({ stream: gap.stream }, rows.length);
@@ -249,7 +251,7 @@ export class StreamPublisher {
   }
 }
 
-function liveEntries(batches: CommittedBatch[], streams: StreamNames): AppendRequest[] {
+function liveEntries(batches: CommittedBatch[], streams: StreamNames, positionMaxLen: number): AppendRequest[] {
   const byShard = new Map<number, string[]>();
   const punches: string[] = [];
   for (const batch of batches) {
@@ -269,12 +271,12 @@ function liveEntries(batches: CommittedBatch[], streams: StreamNames): AppendReq
     }
   }
   const entries: AppendRequest[] = [];
-  for (const [shard, records] of byShard) entries.push(...chunkEntries(streams.positionShard(shard), records));
+  for (const [shard, records] of byShard) entries.push(...chunkEntries(streams.positionShard(shard), records, positionMaxLen));
   entries.push(...chunkEntries(streams.punches, punches));
   return entries;
 }
 
-function replayPositionEntries(rows: PositionRow[], streams: StreamNames): AppendRequest[] {
+function replayPositionEntries(rows: PositionRow[], streams: StreamNames, positionMaxLen: number): AppendRequest[] {
   const byShard = new Map<number, string[]>();
   for (const row of rows) {
     const shard = streams.shardOf(row.asset_id ?? row.device_id);
@@ -283,14 +285,14 @@ function replayPositionEntries(rows: PositionRow[], streams: StreamNames): Appen
     list.push(positionRowJson(row));
   }
   const entries: AppendRequest[] = [];
-  for (const [shard, records] of byShard) entries.push(...chunkEntries(streams.positionShard(shard), records));
+  for (const [shard, records] of byShard) entries.push(...chunkEntries(streams.positionShard(shard), records, positionMaxLen));
   return entries;
 }
 
-function chunkEntries(stream: string, records: string[]): AppendRequest[] {
+function chunkEntries(stream: string, records: string[], maxLen?: number): AppendRequest[] {
   const entries: AppendRequest[] = [];
   for (let i = 0; i < records.length; i += RECORDS_PER_ENTRY) {
-    entries.push({ stream, fields: { [PAYLOAD_FIELD]: `[${records.slice(i, i + RECORDS_PER_ENTRY).join(',')}]` } });
+    entries.push({ stream, maxLen, fields: { [PAYLOAD_FIELD]: `[${records.slice(i, i + RECORDS_PER_ENTRY).join(',')}]` } });
   }
   return entries;
 }

@@ -1,13 +1,25 @@
-import type { Pool } from '../services/shared/db.js';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { from as copyFrom } from 'pg-copy-streams';
+import { PgError, pgErrorCode, type Pool } from '../services/shared/db.js';
 import type { PositionColumns, PunchRow } from './rows.js';
 
 /**
- * One statement per batch: every column travels as one array parameter, so the statement has 12 parameters
- * whatever the batch size (PostgreSQL's 65,535-parameter limit never applies) and is prepared once per
- * connection. The INSERT … ON CONFLICT DO NOTHING RETURNING runs inside a security-definer function
- * (migration 003): RETURNING needs SELECT on the table, which the ingest role must not have. A retransmitted
- * fix is stored once; the returned ids name the rows that are new, the ones the stream still has to carry.
+ * Positions go in with `COPY`: PostgreSQL then writes the batch with multi-row heap inserts, about three times
+ * cheaper per row than `INSERT … SELECT FROM unnest` (bench/ingest.ts: raw COPY ≈ 130k rows/s here, the
+ * unnest insert ≈ 45k). COPY has no ON CONFLICT, so a batch holding a fix already stored (a retransmission)
+ * fails whole on the unique key and is written again through the deduplicating statement below. COPY has no
+ * RETURNING either: the ids come from the table's identity sequence, taken a block at a time (IdBlocks).
+ *
+ * The deduplicating statement has every column as one array parameter, so it has 12 parameters whatever the
+ * batch size (PostgreSQL's 65,535-parameter limit never applies). Its INSERT … ON CONFLICT DO NOTHING
+ * RETURNING runs inside a security-definer function (migration 003): RETURNING needs SELECT on the table,
+ * which the ingest role must not have. A retransmitted fix is stored once; the returned ids name the rows
+ * that are new, the ones the stream still has to carry.
  */
+const COPY_POSITIONS = 'copy positions (id, tenant_id, device_id, asset_id, ts, lat, lon, speed_mps, heading_deg, accuracy_m, '
+  + 'altitude_m, battery_pct, seq) from stdin';
+
 const INSERT_POSITIONS = 'select id, device_id, ts_ms from ingest_insert_positions($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], '
   + '$5::float8[], $6::float8[], $7::float4[], $8::float4[], $9::float4[], $10::float4[], $11::float4[], $12::int8[])';
 
@@ -16,8 +28,77 @@ const INSERT_PUNCHES = 'select id, device_id, ts_ms from ingest_insert_punches($
 
 type ReturnedRow = [id: string, deviceId: string, tsMs: string];
 
+/** The identity sequence of `positions` steps by this much (migration 001): one nextval names this many rows. */
+const ID_BLOCK = 1000;
+
+/** Position ids, a block of the identity sequence at a time; blocks of concurrent writers never overlap. */
+export class IdBlocks {
+  private next = 0;
+  private end = 0;
+
+  async take(pool: Pool, count: number): Promise<number[]> {
+    const ids: number[] = [];
+    while (ids.length < count && this.next < this.end) ids.push(this.next++);
+    const missing = count - ids.length;
+    if (missing > 0) {
+      const blocks = Math.ceil(missing / ID_BLOCK);
+      const { rows } = await pool.query<[string]>({
+        name: 'fieldops_ingest_id_blocks',
+        text: "select nextval('positions_id_seq') from generate_series(1, $1)",
+        rowMode: 'array',
+        values: [blocks],
+      });
+      for (const [base] of rows) {
+        let id = Number(base);
+        const end = id + ID_BLOCK;
+        while (ids.length < count && id < end) ids.push(id++);
+        this.next = id;
+        this.end = end;
+      }
+    }
+    return ids;
+  }
+}
+
 /** Inserts the positions; returns, per input row, the new row's id or null when it was already stored. */
-export async function insertPositions(pool: Pool, rows: PositionColumns): Promise<(string | null)[]> {
+export async function insertPositions(pool: Pool, ids: IdBlocks, rows: PositionColumns): Promise<(string | null)[]> {
+  const rowIds = await ids.take(pool, rows.length);
+  try {
+    await copyPositions(pool, rowIds, rows);
+    return rowIds.map(String);
+  } catch (err) {
+    if (pgErrorCode(err) !== PgError.uniqueViolation) throw err;
+    return insertPositionsOnce(pool, rows);
+  }
+}
+
+async function copyPositions(pool: Pool, ids: number[], rows: PositionColumns): Promise<void> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    const copy = client.query(copyFrom(COPY_POSITIONS));
+    await pipeline(Readable.from([positionsCopyText(ids, rows)]), copy);
+  } catch (err) {
+    broken = pgErrorCode(err) === undefined ? (err as Error) : undefined; // a connection error: drop the client
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** COPY's text format: tab-separated columns, `\N` for null; uuids and numbers need no escaping. */
+function positionsCopyText(ids: number[], r: PositionColumns): string {
+  let out = '';
+  for (let i = 0; i < ids.length; i++) {
+    out += `${ids[i]}\t${r.tenantId[i]}\t${r.deviceId[i]}\t${r.assetId[i] ?? '\\N'}\t${new Date(r.tsMs[i]!).toISOString()}\t`
+      + `${r.lat[i]}\t${r.lon[i]}\t${r.speedMps[i] ?? '\\N'}\t${r.headingDeg[i] ?? '\\N'}\t${r.accuracyM[i] ?? '\\N'}\t`
+      + `${r.altitudeM[i] ?? '\\N'}\t${r.batteryPct[i] ?? '\\N'}\t${r.seq[i] ?? '\\N'}\n`;
+  }
+  return out;
+}
+
+/** The deduplicating write: ON CONFLICT DO NOTHING, returning the ids of the rows that were new. */
+async function insertPositionsOnce(pool: Pool, rows: PositionColumns): Promise<(string | null)[]> {
   const result = await pool.query<ReturnedRow>({
     name: 'fieldops_ingest_positions',
     text: INSERT_POSITIONS,

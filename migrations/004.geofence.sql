@@ -55,5 +55,5 @@ create index events_tenant_device on events (tenant_id, device_id, occurred_at d
 create index events_tenant_employee on events (tenant_id, employee_id, occurred_at desc) where employee_id is not null;
 create index events_tenant_geofence on events (tenant_id, geofence_id, occurred_at desc) where geofence_id is not null;
 
--- GET /v1/gps-events by device, newest first, with a keyset on (ts, id).
-create index if not exists positions_tenant_device_ts on positions (tenant_id, device_id, ts desc);
+-- GET /v1/gps-events by device is served by the unique (device_id, ts) index: no second index on the
+-- hot insert path.

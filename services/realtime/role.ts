@@ -6,7 +6,6 @@ import { liveAuthorizer } from './live-auth.js';
 import { LiveHub } from './live-hub.js';
 import { registerLiveRoute } from './live-route.js';
 import { liveMetrics } from './metrics.js';
-import { registerMetricsRoute } from './metrics-route.js';
 import { LiveStreamReader } from './stream-reader.js';
 
 /** Live events held for one socket while its `since` replay reads; past this it is closed as slow (4008). */
@@ -55,7 +54,7 @@ export const startRole: RoleStarter = async (runtime) => {
     maxBufferBytes: config.REALTIME_MAX_BUFFER_BYTES,
     log,
   });
-  registerMetricsRoute(server.app);
+  server.serveMetrics();
 
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
   let closing: Promise<void> | null = null;

@@ -15,6 +15,8 @@ export interface StreamBatch {
 export interface AppendRequest {
   stream: string;
   fields: Record<string, string>;
+  /** Overrides the call's `maxLen` for this entry's stream. */
+  maxLen?: number;
 }
 
 export interface StreamBus {

@@ -31,8 +31,13 @@ const EnvSchema = Type.Object({
   MIGRATE_ON_START: Type.Boolean({ default: true }),
   /** Number of `positions:{n}` shards; an asset's fixes always land in the same shard. */
   POSITION_SHARDS: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
-  /** Approximate length kept in each stream (`XADD … MAXLEN ~`). */
+  /** Approximate length kept in each events and punches stream (`XADD … MAXLEN ~`), in entries. */
   STREAM_MAXLEN: Type.Integer({ minimum: 1000, default: 1_000_000 }),
+  /**
+   * Entries kept per `positions:{n}` shard. An entry holds up to 500 fixes (one flush's fixes of that shard),
+   * so this bounds Redis memory (≤ 5M fixes per shard) while keeping minutes of history at ordinary rates.
+   */
+  POSITION_STREAM_MAXLEN: Type.Integer({ minimum: 100, default: 10_000 }),
   /** Rows per ingest commit at most (measured: 5,000-row statements insert ~20% faster than 2,000-row ones). */
   INGEST_BATCH_MAX_ROWS: Type.Integer({ minimum: 1, maximum: 20_000, default: 5000 }),
   INGEST_BATCH_MAX_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 5 }),

@@ -39,8 +39,8 @@ export class RedisStreamBus implements StreamBus {
   async append(entries: AppendRequest[], maxLen: number): Promise<string[]> {
     if (entries.length === 0) return [];
     const pipeline = this.writer.pipeline();
-    for (const { stream, fields } of entries) {
-      pipeline.xadd(stream, 'MAXLEN', '~', maxLen, '*', ...flatten(fields));
+    for (const entry of entries) {
+      pipeline.xadd(entry.stream, 'MAXLEN', '~', entry.maxLen ?? maxLen, '*', ...flatten(entry.fields));
     }
     return unwrap(await pipeline.exec()) as string[];
   }

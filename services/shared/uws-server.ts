@@ -1,4 +1,5 @@
 import uWS from 'uWebSockets.js';
+import promClient from 'prom-client';
 
 /**
  * The realtime port (DESIGN section 4/5): one uWebSockets.js app that the ingest role (`/v1/ingest`,
@@ -7,7 +8,24 @@ import uWS from 'uWebSockets.js';
 export class UwsServer {
   readonly app: uWS.TemplatedApp = uWS.App();
   private listenSocket: uWS.us_listen_socket | null = null;
+  private metricsServed = false;
   port = 0;
+
+  /**
+   * `GET /metrics` (the process's default prom-client registry), so that an ingest-only or realtime-only
+   * process can be scraped. Idempotent: uWebSockets.js aborts the process when a route is registered twice.
+   */
+  serveMetrics(): void {
+    if (this.metricsServed) return;
+    this.metricsServed = true;
+    this.app.get('/metrics', (res) => {
+      let aborted = false;
+      res.onAborted(() => { aborted = true; });
+      void promClient.register.metrics().then((text) => {
+        if (!aborted) res.cork(() => res.writeHeader('content-type', promClient.register.contentType).end(text));
+      });
+    });
+  }
 
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
