@@ -1,7 +1,8 @@
+import net from 'node:net';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { loadConfig, type Config } from './shared/config.js';
-import { createLogger } from './shared/log.js';
+import { createLogger, type Logger } from './shared/log.js';
 import { migrate } from './shared/migrate.js';
 import { ROLE_NAMES, availableRoles, startPlatform, type RoleName } from './start.js';
 import { createTenant, updateTenant, PLANS } from './shared/tenants.js';
@@ -55,6 +56,7 @@ async function runStart(args: string[]): Promise<number> {
   }
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
+  await avoidTakenDefaultPorts(config, log);
   const platform = await startPlatform(config, log, roles.length ? (roles as RoleName[]) : availableRoles());
   const endpoints = Object.assign({}, ...platform.roles.map((r) => r.endpoints)) as Record<string, string>;
   log.info({ roles: platform.roles.map((r) => r.name), ...endpoints }, 'fieldops is running');
@@ -70,6 +72,30 @@ async function runStart(args: string[]): Promise<number> {
   });
   log.info('stopped');
   return 0;
+}
+
+const PORT_VARIABLES = ['API_PORT', 'REALTIME_PORT', 'MQTT_PORT'] as const;
+
+/**
+ * A port left at its default that another program holds (a local Mosquitto on 1883, typically) is
+ * replaced by a free one, with a warning: `npm start` should come up on a developer's machine as it is.
+ * A port set explicitly is used as given, and a clash is an error.
+ */
+async function avoidTakenDefaultPorts(config: Config, log: Logger): Promise<void> {
+  for (const variable of PORT_VARIABLES) {
+    if (process.env[variable] !== undefined || config[variable] === 0) continue;
+    if (await portIsFree(config.HOST, config[variable])) continue;
+    log.warn({ variable, port: config[variable] }, `${variable} ${config[variable]} is in use; picking a free port (set ${variable} to choose one)`);
+    config[variable] = 0;
+  }
+}
+
+function portIsFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
+  });
 }
 
 async function runTenant(args: string[]): Promise<number> {
