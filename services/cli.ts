@@ -12,7 +12,7 @@ const HELP = `fieldops — real-time telemetry and operations for field-service 
 Usage:
   fieldops migrate                         apply pending database migrations
   fieldops start [--role ROLE[,ROLE…]]     run the platform (every role by default)
-                                           roles: ${ROLE_NAMES.join(', ')}
+                                           roles: ${availableRoles().join(', ')}
   fieldops tenant create --name N --plan ${PLANS.join('|')} [--addons api,…]
                          --admin-email E --admin-password P
                                            create an organization and its admin; prints its id

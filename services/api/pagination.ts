@@ -16,7 +16,8 @@ import { SqlParams } from './sql.js';
  *
  * `offset` pages by position; `next_cursor` (keyset: sort value + id of the last row) pages in
  * constant time and never skips or repeats a row when others are inserted meanwhile — use it for
- * high-volume lists. Set `total: false` there to skip the count (`meta.total` is then null).
+ * high-volume lists. Set `total: false` there to skip the count (`meta.total` is then null, except on
+ * a last page reached by offset, where it is known without counting).
  */
 
 export const DEFAULT_LIMIT = 50;
@@ -124,6 +125,9 @@ export async function listPage<Row extends object>(db: Queryable, spec: ListSpec
 
   const hasMore = rows.length > limit;
   const pageRows = hasMore ? rows.slice(0, limit) : rows;
+  // An uncounted list still knows its total on its last offset page, for free: small result sets
+  // then carry a number like every other list, and only the open-ended pages of a big log say null.
+  if (total === null && !cursor && !hasMore && (pageRows.length > 0 || offset === 0)) total = offset + pageRows.length;
   const last = pageRows[pageRows.length - 1];
   const nextCursor = hasMore && last ? encodeCursor({ s: sort, v: last[SORT_KEY], i: last[ID_KEY] }) : null;
   const data = pageRows.map((row) => {

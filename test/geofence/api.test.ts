@@ -70,6 +70,18 @@ describe('geofences', () => {
     expect((await call('DELETE', `/v1/geofences/${ids[1]}`)).statusCode).toBe(404);
   });
 
+  it('takes radius_m and width_m inside the geometry as well as beside it', async () => {
+    const circle = await call('POST', '/v1/geofences', { name: 'Inner circle', kind: 'zone', geometry: { type: 'Point', coordinates: [LON, LAT], radius_m: 75 } });
+    expect(circle.statusCode, circle.body).toBe(201);
+    expect(circle.json().data).toMatchObject({ radius_m: 75, geometry: { type: 'Point', coordinates: [LON, LAT] } });
+    expect(circle.json().data.geometry).not.toHaveProperty('radius_m');
+    const corridor = await call('POST', '/v1/geofences', { name: 'Inner road', kind: 'zone', geometry: { type: 'LineString', coordinates: [[LON, LAT], [LON + 0.01, LAT]], width_m: 12 } });
+    expect(corridor.statusCode, corridor.body).toBe(201);
+    expect(corridor.json().data).toMatchObject({ width_m: 12, geometry: { type: 'LineString' } });
+    const widened = await call('PATCH', `/v1/geofences/${corridor.json().data.id}`, { geometry: { type: 'LineString', coordinates: [[LON, LAT], [LON + 0.01, LAT]], width_m: 20 } });
+    expect(widened.json().data).toMatchObject({ width_m: 20 });
+  });
+
   it('answers 400 bad_request with issues for invalid geometry', async () => {
     const cases: [object, string, RegExp][] = [
       [{ geometry: { type: 'Polygon', coordinates: [[[0, 0], [2, 2], [2, 0], [0, 1], [0, 0]]] } }, 'geometry.coordinates', /intersect/],
@@ -172,6 +184,14 @@ describe('GET /v1/gps-events', () => {
     expect([...seen].sort().reverse()).toEqual(seen);
     const oldest = (await call('GET', `/v1/gps-events?device_id=${deviceId}&sort=ts&limit=1`)).json().data[0];
     expect(oldest).toMatchObject({ ts: new Date(t0).toISOString(), asset_id: asset, device_id: deviceId, lat: LAT, speed_mps: 10 });
+  });
+
+  it('gives the total of an uncounted list when its last page is reached by offset', async () => {
+    const whole = (await call('GET', `/v1/gps-events?device_id=${deviceId}&limit=100`)).json().meta;
+    expect(whole).toEqual({ total: 20, limit: 100, offset: 0, next_cursor: null });
+    expect((await call('GET', `/v1/gps-events?device_id=${deviceId}&limit=15&offset=15`)).json().meta.total).toBe(20);
+    expect((await call('GET', `/v1/gps-events?device_id=${deviceId}&limit=15`)).json().meta.total).toBeNull();
+    expect((await call('GET', `/v1/gps-events?device_id=${deviceId}&offset=50`)).json().meta.total).toBeNull();
   });
 
   it('filters by time range and by geofence zone (polygon and circle)', async () => {

@@ -19,7 +19,7 @@ export interface GpsFix {
   accuracy_m: number | null;
   altitude_m: number | null;
   battery_pct: number | null;
-  seq: string | null;
+  seq: number | null;
 }
 
 /** One device's fixes within one time bucket: where it was last, how many fixes, how fast. */
@@ -99,7 +99,7 @@ export function createGpsEventRepository(db: Queryable) {
       if (!filters.bucket) {
         return listPage<GpsFix>(db, {
           select: `p.id, p.asset_id, p.device_id, p.ts, p.received_at, p.lat, p.lon, p.speed_mps, p.heading_deg, p.accuracy_m,
-                   p.altitude_m, p.battery_pct, p.seq`,
+                   p.altitude_m, p.battery_pct, p.seq::float8 as seq`,
           from: 'positions_v p',
           where,
           params,

@@ -14,6 +14,9 @@ const Geometry = Type.Object({
   type: StringEnum(FENCE_GEOMETRY_TYPES, { description: 'Point needs radius_m (a circle); LineString needs width_m (a corridor)' }),
   coordinates: Type.Array(Type.Any(), { description: `GeoJSON coordinates, [longitude, latitude] positions; rings closed; at most ${MAX_FENCE_VERTICES} vertices` }),
   bbox: Type.Optional(Type.Array(Type.Number())),
+  // "Point with radius_m" / "LineString with width_m" (DESIGN section 6): clients may put the measure in the geometry too.
+  radius_m: Type.Optional(Type.Number({ description: 'Radius of a circle (Point), metres; same as the top-level radius_m' })),
+  width_m: Type.Optional(Type.Number({ description: 'Full width of a corridor (LineString), metres; same as the top-level width_m' })),
 }, { additionalProperties: false, description: 'A GeoJSON Polygon, MultiPolygon, Point or LineString (WGS84)' });
 
 const LocalTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$', description: 'Local time HH:MM' });
@@ -82,8 +85,8 @@ async function checkFence(repository: GeofenceRepository, input: ShapeInput, cur
   if (!current || input.geometry !== undefined || input.radius_m !== undefined || input.width_m !== undefined) {
     const checked = validateFenceShape(
       input.geometry ?? current?.geometry,
-      input.radius_m !== undefined ? input.radius_m : current?.radius_m,
-      input.width_m !== undefined ? input.width_m : current?.width_m,
+      input.radius_m !== undefined ? input.radius_m : input.geometry?.radius_m ?? current?.radius_m,
+      input.width_m !== undefined ? input.width_m : input.geometry?.width_m ?? current?.width_m,
     );
     if (checked.ok) shape = checked.shape;
     else issues.push(...checked.issues);

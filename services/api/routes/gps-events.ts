@@ -16,7 +16,7 @@ const Fix = Type.Object({
   accuracy_m: Nullable(Type.Number()),
   altitude_m: Nullable(Type.Number()),
   battery_pct: Nullable(Type.Number()),
-  seq: Nullable(Type.String()),
+  seq: Nullable(Type.Integer({ minimum: 0 })),
 }, { title: 'GpsFix' });
 
 const Bucket = Type.Object({
