@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- ingest [--devices 1000] [--window 4] [--seconds 8] [--generators 2] [--phases mosquitto,aedes,single,batch,copy]`
+ * `npm run bench -- ingest [--devices 1000] [--window 4] [--seconds 8] [--generators 2] [--processes N] [--copy-format text|binary] [--phases mosquitto,aedes,single,batch,copy]`
  *
  * 1,000 simulated devices publish GPS fixes over MQTT QoS 1 from lean generator processes (raw sockets,
  * pre-built packets) to the ingest role running in its own process; every PUBACK means a committed row.
@@ -10,7 +10,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -25,6 +25,8 @@ import { migrate } from '../services/shared/migrate.js';
 import { createTenant } from '../services/shared/tenants.js';
 import { randomSecret, sha256 } from '../services/shared/secrets.js';
 import { Histogram } from './lib/histogram.js';
+import { positionsCopyBinary } from '../ingest/copy-binary.js';
+import { PositionColumns } from '../ingest/rows.js';
 import type { LoadDevice, LoadResult, LoadStart } from './lib/mqtt-load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -59,8 +61,12 @@ export default async function ingestBench(argv: string[]): Promise<void> {
       generators: { type: 'string', default: '2' },
       phases: { type: 'string', default: 'mosquitto,aedes,single,batch,copy' },
       'copy-rows': { type: 'string', default: '400000' },
+      // The raw COPY baseline's format; the ingest itself writes binary COPY (ingest/copy-binary.ts).
+      'copy-format': { type: 'string', default: 'text' },
       'batch-ms': { type: 'string' },
       'batch-rows': { type: 'string' },
+      // One ingest process per core (INGEST_PROCESSES): the deployment this 2-core machine calls for.
+      processes: { type: 'string', default: String(Math.min(2, cpus().length)) },
       mosquitto: { type: 'string', default: '127.0.0.1:1883' },
     },
   });
@@ -84,9 +90,11 @@ export default async function ingestBench(argv: string[]): Promise<void> {
     DATA_DIR: mkdtempSync(join(tmpdir(), 'fieldops-bench-')),
     ...(values['batch-ms'] ? { INGEST_BATCH_MAX_MS: values['batch-ms'] } : {}),
     ...(values['batch-rows'] ? { INGEST_BATCH_MAX_ROWS: values['batch-rows'] } : {}),
+    INGEST_PROCESSES: values.processes!,
   };
   const config = loadConfig(env);
-  console.log(`ingest bench: ${deviceCount} devices, window ${load.window}/connection, ${load.generators} generator processes, ${values.seconds}s per phase (${cpus().length} cores)`);
+  console.log(`ingest bench: ${deviceCount} devices, window ${load.window}/connection, ${load.generators} generator processes, ${values.seconds}s per phase, `
+    + `INGEST_PROCESSES=${values.processes} (${cpus().length} cores)`);
   await migrate(config);
   const owner = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
   let server: ChildProcess | null = null;
@@ -126,7 +134,7 @@ export default async function ingestBench(argv: string[]): Promise<void> {
       }
     }
     if (phases.includes('copy')) {
-      copyRowsPerS = await copyBaseline(owner, tenantId, devices, Number(values['copy-rows']), phaseTs(phaseIndex++));
+      copyRowsPerS = await copyBaseline(owner, tenantId, devices, Number(values['copy-rows']), phaseTs(phaseIndex++), values['copy-format'] === 'binary');
     }
   } finally {
     if (server) await stopServer(server);
@@ -134,7 +142,7 @@ export default async function ingestBench(argv: string[]): Promise<void> {
     await dropDatabase(config.DATABASE_URL);
     await dropStreams(env.REDIS_URL!, env.REDIS_PREFIX!, config.POSITION_SHARDS);
   }
-  report(results, copyRowsPerS, { devices: deviceCount, ...load });
+  report(results, copyRowsPerS, { devices: deviceCount, processes: Number(values.processes), ...load });
 }
 
 async function createDevices(owner: pg.Pool, count: number): Promise<{ tenantId: string; devices: LoadDevice[] }> {
@@ -238,13 +246,26 @@ async function countStored(owner: pg.Pool, fromMs: number, toMs: number): Promis
 }
 
 /** Raw COPY of rows shaped like the 20-fix phase's into the same table, its indexes included: the storage floor. */
-async function copyBaseline(owner: pg.Pool, tenantId: string, devices: LoadDevice[], rows: number, tsBase: number): Promise<number> {
-  process.stdout.write(`  ${'raw COPY (positions)'.padEnd(28)} `);
-  const chunks: string[] = [];
+async function copyBaseline(owner: pg.Pool, tenantId: string, devices: LoadDevice[], rows: number, tsBase: number, binary: boolean): Promise<number> {
+  process.stdout.write(`  ${`raw COPY (positions${binary ? ', binary' : ''})`.padEnd(28)} `);
+  const chunks: (string | Buffer)[] = [];
   const perDevice = Math.ceil(rows / devices.length);
   let lines: string[] = [];
+  let columns = new PositionColumns();
+  const flushBinary = () => {
+    // Ids far above the sequence's: explicit ids, as the ingest writes them.
+    const ids = Array.from({ length: columns.length }, (_, i) => 4e15 + chunks.length * 10_000 + i);
+    chunks.push(positionsCopyBinary(ids, columns));
+    columns = new PositionColumns();
+  };
   for (let k = 0; k < perDevice; k++) {
     for (let d = 0; d < devices.length && k * devices.length + d < rows; d++) {
+      if (binary) {
+        columns.push({ id: devices[d]!.id, tenantId, assetId: null, siteId: null },
+          { tsMs: tsBase + k, lat: 40 + d / 1000, lon: -3 - k / 1e5, speedMps: 8.5, headingDeg: 270, accuracyM: 4, altitudeM: 120, batteryPct: 77, seq: k });
+        if (columns.length === 10_000) flushBinary();
+        continue;
+      }
       const ts = new Date(tsBase + k).toISOString();
       lines.push(`${tenantId}\t${devices[d]!.id}\t\\N\t${ts}\t${40 + d / 1000}\t${-3 - k / 1e5}\t8.5\t270\t4\t120\t77\t${k}`);
       if (lines.length === 10_000) {
@@ -254,14 +275,25 @@ async function copyBaseline(owner: pg.Pool, tenantId: string, devices: LoadDevic
     }
   }
   if (lines.length) chunks.push(`${lines.join('\n')}\n`);
+  if (columns.length) flushBinary();
   const db = await owner.connect();
   try {
     const started = performance.now();
-    await pipeline(Readable.from(chunks), db.query(copyFrom(
-      'copy positions (tenant_id, device_id, asset_id, ts, lat, lon, speed_mps, heading_deg, accuracy_m, altitude_m, battery_pct, seq) from stdin')));
+    if (binary) {
+      // Each chunk is a whole binary COPY stream (header, rows, trailer): one COPY per chunk, in one transaction.
+      await db.query('begin');
+      for (const chunk of chunks) {
+        await pipeline(Readable.from([chunk]), db.query(copyFrom('copy positions (id, tenant_id, device_id, asset_id, ts, lat, lon, '
+          + 'speed_mps, heading_deg, accuracy_m, altitude_m, battery_pct, seq) from stdin with (format binary)')));
+      }
+      await db.query('commit');
+    } else {
+      await pipeline(Readable.from(chunks), db.query(copyFrom(
+        'copy positions (tenant_id, device_id, asset_id, ts, lat, lon, speed_mps, heading_deg, accuracy_m, altitude_m, battery_pct, seq) from stdin')));
+    }
     const seconds = (performance.now() - started) / 1000;
     const perS = Math.round(rows / seconds);
-    console.log(`${fmt(perS)} rows/s  (${fmt(rows)} rows in ${seconds.toFixed(2)} s, one COPY)`);
+    console.log(`${fmt(perS)} rows/s  (${fmt(rows)} rows in ${seconds.toFixed(2)} s, ${binary ? `${chunks.length} COPYs in one transaction` : 'one COPY'})`);
     return perS;
   } finally {
     db.release();
@@ -282,7 +314,7 @@ function report(results: PhaseResult[], copyRowsPerS: number | null, params: Rec
     if (r.storedFixes !== undefined) {
       const expected = r.acked * r.fixesPerMessage;
       console.log(`  ${r.name}: ${fmt(expected)} fixes acknowledged, ${fmt(r.storedFixes)} stored, ${r.unacked} unacknowledged at the end, server CPU ${r.serverCpuPct}%`
-        + (r.commits ? `; ${fmt(r.commits.count)} commits, mean ${r.commits.meanRows} rows in ${r.commits.meanMs} ms, ${r.commits.backpressurePauses} backpressure pauses` : ''));
+        + (r.commits ? `; ${fmt(r.commits.count)} commits${params.processes! > 1 ? ' (first ingest process only)' : ''}, mean ${r.commits.meanRows} rows in ${r.commits.meanMs} ms, ${r.commits.backpressurePauses} backpressure pauses` : ''));
     }
   }
   const dir = join(here, 'results');
@@ -292,13 +324,19 @@ function report(results: PhaseResult[], copyRowsPerS: number | null, params: Rec
   console.log(`  results: ${file}`);
 }
 
+/** CPU ticks of a process and its children (the further ingest processes of INGEST_PROCESSES). */
 function processCpuTicks(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(fields[11]) + Number(fields[12]); // utime + stime
-  } catch {
-    return NaN;
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(entry) === pid || Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
+    } catch {
+      // gone meanwhile
+    }
   }
+  return ticks || NaN;
 }
 
 async function dropDatabase(url: string): Promise<void> {

@@ -63,6 +63,17 @@ export class DeviceStateWriter {
         state.seenAtMs = now;
         continue;
       }
+      if (state) { // updated in place: one object per device, not per fix
+        state.fixTsMs = p.tsMs[i]!;
+        state.seenAtMs = now;
+        state.lat = p.lat[i]!;
+        state.lon = p.lon[i]!;
+        state.speedMps = p.speedMps[i]!;
+        state.headingDeg = p.headingDeg[i]!;
+        state.accuracyM = p.accuracyM[i]!;
+        state.batteryPct = p.batteryPct[i]!;
+        continue;
+      }
       this.latest.set(deviceId, {
         tenantId: p.tenantId[i]!,
         seenAtMs: now,

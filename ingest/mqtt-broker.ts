@@ -45,6 +45,11 @@ export interface MqttIngestOptions {
   intake: IngestIntake;
   log: Logger;
   onPause(): void;
+  /**
+   * A listening socket shared with the ingest's first process (INGEST_PROCESSES, ingest/processes.ts): connections
+   * are accepted from it instead of from a server of our own on `host:port`.
+   */
+  sharedServer?: net.Server;
 }
 
 /**
@@ -82,6 +87,17 @@ export class MqttIngest {
       authorizeSubscribe: (client, sub, done) => this.authorizeSubscribe(client as SessionClient, sub, done),
     });
     this.broker.on('clientError', (client, err) => this.options.log.debug({ err, client_id: client.id }, 'mqtt client error'));
+    const shared = this.options.sharedServer;
+    if (shared) {
+      const handle = this.broker.handle;
+      shared.on('connection', (socket: net.Socket) => {
+        socket.setNoDelay(true);
+        handle(socket);
+      });
+      this.server = shared;
+      this.port = (shared.address() as net.AddressInfo).port;
+      return this.port;
+    }
     this.server = net.createServer({ noDelay: true }, this.broker.handle);
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
@@ -92,6 +108,11 @@ export class MqttIngest {
     });
     this.port = (this.server.address() as net.AddressInfo).port;
     return this.port;
+  }
+
+  /** The listening socket, to share with further ingest processes. */
+  get listener(): net.Server {
+    return this.server!;
   }
 
   get connectionCount(): number {

@@ -1,4 +1,6 @@
-import type { RoleStarter, RunningRole } from '../services/shared/runtime.js';
+import type net from 'node:net';
+import type { Logger } from '../services/shared/log.js';
+import type { RoleStarter, Runtime, RunningRole } from '../services/shared/runtime.js';
 import { Batcher } from './batcher.js';
 import { MAX_FUTURE_MS } from './decode.js';
 import { DeviceDirectory } from './device-auth.js';
@@ -7,6 +9,7 @@ import { HttpIngest } from './http-ingest.js';
 import { IngestIntake } from './intake.js';
 import { ingestMetrics, RejectionReporter, type IngestGaugeSource } from './metrics.js';
 import { MqttIngest } from './mqtt-broker.js';
+import { startIngestProcesses, type IngestProcesses } from './processes.js';
 import { StreamPublisher } from './stream-publisher.js';
 import { existingPositionIds, existingPunchIds, IdBlocks, insertPositions, insertPunches } from './telemetry-writer.js';
 import { WsIngest } from './ws-ingest.js';
@@ -22,9 +25,41 @@ const CLOSE_FLUSH_TIMEOUT_MS = 10_000;
 /**
  * The ingest role: MQTT (aedes on MQTT_PORT), WebSocket `/v1/ingest` and `POST /v1/ingest/gps` on the shared
  * realtime port, all through one intake and one batcher into PostgreSQL; committed rows then go to the Redis
- * streams and to device_state.
+ * streams and to device_state. With INGEST_PROCESSES > 1 the MQTT listening socket is shared with that many
+ * processes in all (ingest/processes.ts), each a whole ingest node of its own.
  */
 export const startRole: RoleStarter = async (runtime) => {
+  const node = await startIngestNode(runtime, {});
+  if (runtime.config.INGEST_PROCESSES <= 1) return node.role;
+  let helpers: IngestProcesses;
+  try {
+    helpers = await startIngestProcesses(runtime.config, node.listener, runtime.config.INGEST_PROCESSES - 1, node.log);
+  } catch (err) {
+    await node.role.close();
+    throw err;
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    name: node.role.name,
+    get endpoints() {
+      return node.role.endpoints;
+    },
+    close: () => (closing ??= Promise.all([helpers.close(), node.role.close()]).then(() => {})),
+  };
+};
+
+export interface IngestNodeOptions {
+  /** Accept MQTT connections from this listening socket (shared by another process) and serve MQTT only. */
+  sharedServer?: net.Server;
+}
+
+export interface IngestNode {
+  role: RunningRole;
+  listener: net.Server;
+  log: Logger;
+}
+
+export async function startIngestNode(runtime: Runtime, options: IngestNodeOptions): Promise<IngestNode> {
   const { config } = runtime;
   const log = runtime.log.child({ role: 'ingest' });
   const pool = runtime.pool('ingest');
@@ -79,8 +114,10 @@ export const startRole: RoleStarter = async (runtime) => {
   mqtt = new MqttIngest({
     host: config.HOST, port: config.MQTT_PORT, directory, batcher, intake, log,
     onPause: () => metrics.pauses.inc({ transport: 'mqtt' }),
+    sharedServer: options.sharedServer,
   });
   const mqttPort = await mqtt.start();
+  if (options.sharedServer) return { role: mqttOnlyRole(mqtt, batcher, publisher, deviceState, directory, log), listener: mqtt.listener, log };
   const app = runtime.realtimeServer().app;
   runtime.realtimeServer().serveMetrics();
   const maxBodyBytes = config.INGEST_MAX_BATCH_FIXES * 200 + 4096; // JSON fixes are wordier than protobuf ones
@@ -121,5 +158,24 @@ export const startRole: RoleStarter = async (runtime) => {
       metrics.sources.delete(gauges);
     })()),
   };
-  return role;
-};
+  return { role, listener: mqtt.listener, log };
+}
+
+/** A further ingest process: MQTT only (the realtime port, WebSocket/HTTP ingest and /metrics stay with the first). */
+function mqttOnlyRole(mqtt: MqttIngest, batcher: Batcher, publisher: StreamPublisher, deviceState: DeviceStateWriter,
+  directory: DeviceDirectory, log: Logger): RunningRole {
+  let closing: Promise<void> | null = null;
+  return {
+    name: 'ingest',
+    endpoints: {},
+    close: () => (closing ??= (async () => {
+      mqtt.stopIntake();
+      const flushed = await batcher.close(CLOSE_FLUSH_TIMEOUT_MS);
+      if (!flushed) log.warn('ingest closed with uncommitted messages; devices resend the unacknowledged ones');
+      await publisher.close(5000);
+      await deviceState.close().catch(() => {});
+      await mqtt.close();
+      await directory.close();
+    })()),
+  };
+}

@@ -2,6 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
 import { PgError, pgErrorCode, type Pool } from '../services/shared/db.js';
+import { positionsCopyBinary } from './copy-binary.js';
 import type { PositionColumns, PunchRow } from './rows.js';
 
 /**
@@ -18,7 +19,7 @@ import type { PositionColumns, PunchRow } from './rows.js';
  * that are new, the ones the stream still has to carry.
  */
 const COPY_POSITIONS = 'copy positions (id, tenant_id, device_id, asset_id, ts, lat, lon, speed_mps, heading_deg, accuracy_m, '
-  + 'altitude_m, battery_pct, seq) from stdin';
+  + 'altitude_m, battery_pct, seq) from stdin with (format binary)';
 
 const INSERT_POSITIONS = 'select id, device_id, ts_ms from ingest_insert_positions($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], '
   + '$5::float8[], $6::float8[], $7::float4[], $8::float4[], $9::float4[], $10::float4[], $11::float4[], $12::int8[])';
@@ -31,32 +32,38 @@ type ReturnedRow = [id: string, deviceId: string, tsMs: string];
 /** The identity sequence of `positions` steps by this much (migration 001): one nextval names this many rows. */
 const ID_BLOCK = 1000;
 
+/**
+ * Blocks fetched per look-up: a batch of ~1,600 rows would otherwise cost a round trip of its own before every
+ * COPY. Ids left unused when the process stops are a gap in the sequence, which nothing relies on.
+ */
+const PREFETCH_BLOCKS = 16;
+
 /** Position ids, a block of the identity sequence at a time; blocks of concurrent writers never overlap. */
 export class IdBlocks {
   private next = 0;
   private end = 0;
+  private readonly spare: number[] = []; // bases of fetched blocks not yet started
 
   async take(pool: Pool, count: number): Promise<number[]> {
     const ids: number[] = [];
-    while (ids.length < count && this.next < this.end) ids.push(this.next++);
-    const missing = count - ids.length;
-    if (missing > 0) {
-      const blocks = Math.ceil(missing / ID_BLOCK);
+    for (;;) {
+      while (ids.length < count && this.next < this.end) ids.push(this.next++);
+      if (ids.length === count) return ids;
+      const base = this.spare.shift();
+      if (base !== undefined) {
+        this.next = base;
+        this.end = base + ID_BLOCK;
+        continue;
+      }
+      const blocks = Math.max(PREFETCH_BLOCKS, Math.ceil((count - ids.length) / ID_BLOCK));
       const { rows } = await pool.query<[string]>({
         name: 'fieldops_ingest_id_blocks',
         text: "select nextval('positions_id_seq') from generate_series(1, $1)",
         rowMode: 'array',
         values: [blocks],
       });
-      for (const [base] of rows) {
-        let id = Number(base);
-        const end = id + ID_BLOCK;
-        while (ids.length < count && id < end) ids.push(id++);
-        this.next = id;
-        this.end = end;
-      }
+      for (const [fetched] of rows) this.spare.push(Number(fetched));
     }
-    return ids;
   }
 }
 
@@ -75,26 +82,20 @@ export async function insertPositions(pool: Pool, ids: IdBlocks, rows: PositionC
 async function copyPositions(pool: Pool, ids: number[], rows: PositionColumns): Promise<void> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client has no error listener (the pool's returns on release), and pg emits a dying connection's
+  // socket errors (EPIPE while COPY data is still being written) on the client as well as failing the COPY.
+  const onConnectionError = (err: Error) => { broken = err; };
+  client.on('error', onConnectionError);
   try {
     const copy = client.query(copyFrom(COPY_POSITIONS));
-    await pipeline(Readable.from([positionsCopyText(ids, rows)]), copy);
+    await pipeline(Readable.from([positionsCopyBinary(ids, rows)]), copy);
   } catch (err) {
-    broken = pgErrorCode(err) === undefined ? (err as Error) : undefined; // a connection error: drop the client
+    if (pgErrorCode(err) === undefined) broken = err as Error; // a connection error: drop the client
     throw err;
   } finally {
+    client.off('error', onConnectionError);
     client.release(broken);
   }
-}
-
-/** COPY's text format: tab-separated columns, `\N` for null; uuids and numbers need no escaping. */
-function positionsCopyText(ids: number[], r: PositionColumns): string {
-  let out = '';
-  for (let i = 0; i < ids.length; i++) {
-    out += `${ids[i]}\t${r.tenantId[i]}\t${r.deviceId[i]}\t${r.assetId[i] ?? '\\N'}\t${new Date(r.tsMs[i]!).toISOString()}\t`
-      + `${r.lat[i]}\t${r.lon[i]}\t${r.speedMps[i] ?? '\\N'}\t${r.headingDeg[i] ?? '\\N'}\t${r.accuracyM[i] ?? '\\N'}\t`
-      + `${r.altitudeM[i] ?? '\\N'}\t${r.batteryPct[i] ?? '\\N'}\t${r.seq[i] ?? '\\N'}\n`;
-  }
-  return out;
 }
 
 /** The deduplicating write: ON CONFLICT DO NOTHING, returning the ids of the rows that were new. */

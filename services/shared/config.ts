@@ -45,6 +45,11 @@ const EnvSchema = Type.Object({
   INGEST_MAX_BATCH_FIXES: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   /** Rows waiting for the database past which ingest stops reading from sockets. */
   INGEST_MAX_PENDING_ROWS: Type.Integer({ minimum: 100, default: 50_000 }),
+  /**
+   * Processes sharing the ingest role's MQTT listening socket (ingest/processes.ts): each a whole ingest node, the
+   * kernel spreading connections between them. 1: the role's own process only.
+   */
+  INGEST_PROCESSES: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   TRUST_PROXY: Type.Boolean({ default: false }),
   /** Seconds without traffic after which a live socket is pinged, then closed if it does not answer. */
   REALTIME_IDLE_TIMEOUT_S: Type.Integer({ minimum: 8, maximum: 960, default: 60 }),
