@@ -146,12 +146,12 @@ export default async function fanout(argv: string[]): Promise<void> {
   const names = streamNames(prefix, base.POSITION_SHARDS);
   const redis = new Redis(base.REDIS_URL);
 
-  const role = child('_fanout-role.ts', {
+  const role = child('lib/fanout-role.ts', {
     ...process.env, REDIS_PREFIX: prefix, JWT_SECRET: jwtSecret, HOST: '127.0.0.1', REALTIME_PORT: '0',
     MIGRATE_ON_START: 'false', LOG_LEVEL: 'warn',
   });
   const rolePort = await reply<number>(role, 'port');
-  const receivers = Array.from({ length: receiverCount }, () => child('_fanout-receivers.ts'));
+  const receivers = Array.from({ length: receiverCount }, () => child('lib/fanout-receivers.ts'));
   await Promise.all(receivers.map((r) => reply(r, 'ready')));
   const publisher = new PositionPublisher(redis, names, tenantId);
   const roleIdleRssMb = rssMb(role.pid!);
@@ -190,7 +190,7 @@ export default async function fanout(argv: string[]): Promise<void> {
       await sleep(300);
       await Promise.all(receivers.map((r) => ask(r, { cmd: 'close' }, 'closed')));
 
-      const bare = child('_fanout-bare.ts');
+      const bare = child('lib/fanout-bare.ts');
       const barePort = await reply<number>(bare, 'port');
       await connectAll(barePort, '/bare', '', sockets);
       await sleep(300);
