@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -56,5 +56,35 @@ describe('fieldops command line', () => {
     const failed = await fieldops(['tenant', 'create', '--name', 'X', '--plan', 'gold', '--admin-email', 'x@x.test', '--admin-password', 'long-enough-pw'])
       .catch((err: { code: number; stderr: string }) => err);
     expect((failed as { stderr: string }).stderr).toMatch(/--plan must be one of starter, team, unlimited/);
+  });
+});
+
+describe('fieldops start', () => {
+  let sut: TestDatabase;
+  beforeAll(async () => { sut = await createTestDatabase(); });
+  afterAll(async () => { await sut.drop(); });
+
+  it('runs every role, prints where they are, serves the API, and stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, 'start'], {
+      cwd: root,
+      env: {
+        ...process.env, DATABASE_URL: sut.config.DATABASE_URL, DATA_DIR: sut.config.DATA_DIR, LOG_LEVEL: 'info',
+        REDIS_PREFIX: sut.config.REDIS_PREFIX, API_PORT: '0', REALTIME_PORT: '0', MQTT_PORT: '0', HOST: '127.0.0.1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await expect.poll(() => stdout, { timeout: 30_000, interval: 100 }).toMatch(/live\s+ws:\/\//);
+    for (const endpoint of ['api', 'docs', 'map', 'mqtt', 'ingest_ws', 'live']) expect(stdout).toMatch(new RegExp(`^\\s+${endpoint}\\s`, 'm'));
+
+    const api = stdout.match(/^\s+api\s+(http:\/\/\S+)/m)![1]!.replace('localhost', '127.0.0.1');
+    const health = await fetch(`${api}/healthz`);
+    expect(health.status).toBe(200);
+
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stdout).toMatch(/"msg":"stopped"/);
   });
 });
