@@ -137,7 +137,8 @@ create table devices (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
-create index devices_tenant on devices (tenant_id, created_at desc);
+-- The default device list (sorted by created_at, id as tie-breaker) reads its page from this index in order.
+create index devices_tenant on devices (tenant_id, created_at, id);
 create unique index devices_asset on devices (asset_id) where asset_id is not null and disabled_at is null;
 
 create table employees (

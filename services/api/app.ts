@@ -6,6 +6,7 @@ import type { Pool } from '../shared/db.js';
 import type { SessionTokens } from '../shared/jwt.js';
 import type { Logger } from '../shared/log.js';
 import type { Authenticator } from '../shared/principal.js';
+import { cachingAuthenticator } from './api-key-cache.js';
 import { createPlanLookup } from './plan-cache.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
@@ -65,10 +66,12 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(healthPlugin, { pool, redis });
   await app.register(mapRoutes, { config, realtimePort: deps.realtimePort });
   await app.register(tenantDbPlugin, { pool });
+  const authenticator = cachingAuthenticator(deps.authenticator);
+  app.decorate('credentialsChanged', () => authenticator.credentialsChanged());
   await app.register(apiRoutes, {
     prefix: '/v1',
     config,
-    authenticator: deps.authenticator,
+    authenticator,
     tokens: deps.tokens,
     plans: createPlanLookup(pool),
   });

@@ -108,12 +108,17 @@ export function createDeviceRepository(db: Queryable) {
     async create(input: { name: string; kind: DeviceKind } & DeviceLinks): Promise<{ device: Device; token: string }> {
       await checkLinks(input);
       const token = randomSecret(32);
-      const { rows } = await db.query<{ id: string }>(
-        `insert into devices (tenant_id, name, kind, token_hash, asset_id, site_id)
-         values (app_tenant(), $1, $2, $3, $4, $5) returning id`,
-        [input.name, input.kind, sha256(token), input.asset_id ?? null, input.site_id ?? null],
-      ).catch(assetTaken);
-      return { device: (await find(rows[0]!.id))!, token };
+      // Inserted and read back in one statement: a new device has no device_state row yet, so the
+      // join (which sees the statement's snapshot) gives the same answer as a find() after the insert.
+      const { rows } = await db.query<DeviceRow>({
+        name: 'fieldops_device_create',
+        text: `with d as (
+           insert into devices (tenant_id, name, kind, token_hash, asset_id, site_id)
+           values (app_tenant(), $1, $2, $3, $4, $5) returning *)
+         select ${SELECT} from d left join device_state s on s.device_id = d.id`,
+        values: [input.name, input.kind, sha256(token), input.asset_id ?? null, input.site_id ?? null],
+      }).catch(assetTaken);
+      return { device: toDevice(rows[0]!), token };
     },
 
     async update(id: string, changes: { name?: string } & DeviceLinks): Promise<Device | null> {
@@ -155,14 +160,26 @@ export function createDeviceRepository(db: Queryable) {
 
 export type DeviceRepository = ReturnType<typeof createDeviceRepository>;
 
+// Built field by field: it runs for every row of every list, and rest/spread copies are the slow path.
 function toDevice(row: DeviceRow): Device {
-  const { lat, lon, last_fix_ts, speed_mps, heading_deg, accuracy_m, battery_pct, ...device } = row;
   return {
-    ...device,
-    status: device.disabled_at ? 'disabled' : 'active',
-    last_position: lat === null || lon === null
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    asset_id: row.asset_id,
+    site_id: row.site_id,
+    status: row.disabled_at ? 'disabled' : 'active',
+    disabled_at: row.disabled_at,
+    token_rotated_at: row.token_rotated_at,
+    last_seen_at: row.last_seen_at,
+    last_position: row.lat === null || row.lon === null
       ? null
-      : { ts: last_fix_ts, lat, lon, speed_mps, heading_deg, accuracy_m, battery_pct },
+      : {
+          ts: row.last_fix_ts, lat: row.lat, lon: row.lon, speed_mps: row.speed_mps, heading_deg: row.heading_deg,
+          accuracy_m: row.accuracy_m, battery_pct: row.battery_pct,
+        },
+    created_at: row.created_at,
+    updated_at: row.updated_at,
   };
 }
 

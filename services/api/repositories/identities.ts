@@ -10,14 +10,16 @@ export interface Identity {
 export function createIdentityRepository(db: Queryable) {
   return {
     async describe(userId: string, apiKeyId: string | undefined): Promise<Identity> {
-      const { rows } = await db.query<Identity>(
-        `select
+      const { rows } = await db.query<Identity>({
+        // Every /v1/me runs it: prepared once per connection.
+        name: 'fieldops_identity',
+        text: `select
            (select json_build_object('id', u.id, 'email', u.email, 'name', u.name, 'role', u.role) from users u where u.id = $1) as user,
            (select json_build_object('id', k.id, 'name', k.name, 'prefix', k.prefix) from api_keys k where k.id = $2) as api_key,
            (select json_build_object('id', o.id, 'name', o.name, 'plan', o.plan, 'addons', o.addons)
               from organizations o where o.id = app_tenant()) as organization`,
-        [userId, apiKeyId ?? null],
-      );
+        values: [userId, apiKeyId ?? null],
+      });
       return rows[0]!;
     },
   };

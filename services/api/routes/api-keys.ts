@@ -76,6 +76,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { scope: 'api_keys.write' },
   }, async (request, reply) => {
     const revoked = await request.tenantDb((db) => createApiKeyRepository(db).revoke(request.params.id));
+    app.credentialsChanged();
     if (!revoked) throw notFound('API key');
     return reply.code(204).send(null);
   });

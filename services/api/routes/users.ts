@@ -81,6 +81,8 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     const passwordHash = password === undefined ? undefined : await hashPassword(password);
     const user = await request.tenantDb((db) => createUserRepository(db).update(id, { ...changes, passwordHash }));
+    // A disabled user's API keys stop working.
+    if (changes.disabled) app.credentialsChanged();
     if (!user) throw notFound('user');
     return { data: user };
   });
@@ -92,6 +94,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { id } = request.params;
     if (id === request.principal.userId) throw conflict('you cannot delete your own user');
     const deleted = await request.tenantDb((db) => createUserRepository(db).delete(id));
+    app.credentialsChanged();
     if (!deleted) throw notFound('user');
     return reply.code(204).send(null);
   });
