@@ -7,8 +7,7 @@
  * with an API key, and POST /v1/devices. Prints req/s and latency p50/p99; results go to bench/results/.
  * The tenant is on `unlimited` (API keys need it), so the rate limit lets everything through.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,10 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { loadConfig } from '../services/shared/config.js';
-import { migrate } from '../services/shared/migrate.js';
 import { randomSecret, sha256 } from '../services/shared/secrets.js';
 import { createTenant } from '../services/shared/tenants.js';
+import { createBenchDatabase, startBenchServer, stopBenchServer } from './lib/bench-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ADMIN = { email: 'bench@example.com', password: 'bench-password-123' };
@@ -67,31 +65,17 @@ export default async function apiBench(argv: string[]): Promise<void> {
   });
   const wanted = values.phases!.split(',');
   const connections = Number(values.connections);
-  const id = randomBytes(4).toString('hex');
-  const dbUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops');
-  dbUrl.pathname = `/fieldops_bench_${id}`;
-  const env: Record<string, string> = {
-    DATABASE_URL: dbUrl.toString(),
-    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    REDIS_PREFIX: `bench${id}:`,
-    API_PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'error',
-    MIGRATE_ON_START: 'false',
-    ...(values.pool ? { DATABASE_POOL_SIZE: values.pool } : {}),
-  };
-  const config = loadConfig(env);
+  const bench = await createBenchDatabase({ API_PORT: '0', ...(values.pool ? { DATABASE_POOL_SIZE: values.pool } : {}) });
+  const { env, config, owner } = bench;
   console.log(`api bench: ${connections} connections, ${values.seconds}s per phase (+${values.warmup}s warm-up), ${values.devices} devices, `
     + `DATABASE_POOL_SIZE=${config.DATABASE_POOL_SIZE} (${cpus().length} cores)`);
-  await migrate(config);
-  const owner = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
   let server: ChildProcess | null = null;
   const results: PhaseResult[] = [];
   try {
     const orgId = await seed(owner, Number(values.devices));
-    const started = await startServer(env);
+    const started = await startBenchServer<{ api: string }>('lib/api-server.ts', env);
     server = started.child;
-    const base = started.api;
+    const base = started.ready.api;
     const jwt = await login(base, orgId);
     const apiKey = await createApiKey(base, jwt);
     const headersFor = (auth: Phase['auth']): Record<string, string> =>
@@ -113,9 +97,8 @@ export default async function apiBench(argv: string[]): Promise<void> {
         + (result.non2xx || result.errors ? `   (${result.non2xx} non-2xx, ${result.errors} errors)` : ''));
     }
   } finally {
-    if (server) await stopServer(server);
-    await owner.end();
-    await dropDatabase(config.DATABASE_URL);
+    if (server) await stopBenchServer(server);
+    await bench.close();
   }
   report(results, { connections, seconds: Number(values.seconds), devices: Number(values.devices), pool: config.DATABASE_POOL_SIZE });
 }
@@ -160,36 +143,6 @@ async function check(target: { url: string; method: string; headers: Record<stri
   const res = await fetch(target.url, { method: target.method, headers: target.headers, body: target.body });
   if (res.status >= 300) throw new Error(`${phase.name}: ${res.status} ${await res.text()}`);
   await res.arrayBuffer();
-}
-
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; api: string }> {
-  // BENCH_CPU_PROFILE=dir writes a V8 CPU profile of the server (open it in Chrome DevTools) to find the hot spots.
-  const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : [];
-  const child = fork(join(here, 'lib/api-server.ts'), [], { execArgv: ['--import', 'tsx', ...profile], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const api = await new Promise<string>((resolve, reject) => {
-    child.once('message', (msg: { api: string }) => resolve(msg.api));
-    child.once('exit', (code) => reject(new Error(`api server exited (${code})`)));
-  });
-  return { child, api };
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timeout = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timeout);
-}
-
-async function dropDatabase(url: string): Promise<void> {
-  const admin = new URL(url);
-  const name = admin.pathname.slice(1);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  await client.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`).catch(() => {});
-  await client.end();
 }
 
 function report(results: PhaseResult[], params: Record<string, number>): void {

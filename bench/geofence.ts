@@ -8,21 +8,18 @@
  *    them through the consumer group, evaluates, writes events, saves states and acknowledges;
  *    fixes/s until the group has acknowledged everything. Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL).
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { booleanPointInPolygon, polygon as turfPolygon } from '@turf/turf';
 import { newAssetState, type AssetState } from '../services/geofence/asset-state.js';
 import { evaluateFix, type Transition } from '../services/geofence/fence-evaluator.js';
 import { FenceIndex } from '../services/geofence/fence-index.js';
-import { compileFence, type CompiledFence, type FenceRow } from '../services/geofence/fence-shapes.js';
+import { compileFence, type FenceRow } from '../services/geofence/fence-shapes.js';
 import { GeofenceWorker } from '../services/geofence/geofence-worker.js';
-import { loadConfig } from '../services/shared/config.js';
+import { createBenchDatabase } from './lib/bench-env.js';
 import { createServicePool } from '../services/shared/db.js';
 import { createLogger } from '../services/shared/log.js';
-import { migrate } from '../services/shared/migrate.js';
 import { createRedis, RedisStreamBus } from '../services/shared/redis-bus.js';
 import { PAYLOAD_FIELD, streamNames, type PositionRecord } from '../services/shared/streams.js';
 import { createTenant } from '../services/shared/tenants.js';
@@ -140,13 +137,8 @@ function benchCore(seconds: number) {
 }
 
 async function benchEndToEnd(totalFixes: number) {
-  const id = randomBytes(4).toString('hex');
-  const base = loadConfig();
-  const url = new URL(base.DATABASE_URL);
-  url.pathname = `/fieldops_bench_geofence_${id}`;
-  const config = loadConfig({ ...process.env, DATABASE_URL: url.toString(), REDIS_PREFIX: `bench${id}:`, LOG_LEVEL: 'silent' });
-  await migrate(config);
-  const owner = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
+  const bench = await createBenchDatabase({ LOG_LEVEL: 'silent' });
+  const { config, owner } = bench;
   const redis = createRedis(config.REDIS_URL);
   const bus = new RedisStreamBus(config.REDIS_URL, config.REDIS_PREFIX);
   const streams = streamNames(config.REDIS_PREFIX, config.POSITION_SHARDS);
@@ -206,14 +198,8 @@ async function benchEndToEnd(totalFixes: number) {
     await worker?.close();
     await pool.end();
     await bus.close();
-    const keys = await redis.keys(`${config.REDIS_PREFIX}*`);
-    if (keys.length) await redis.del(...keys);
     redis.disconnect();
-    await owner.end();
-    const admin = new pg.Client({ connectionString: base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres') });
-    await admin.connect();
-    await admin.query(`drop database if exists ${pg.escapeIdentifier(url.pathname.slice(1))} with (force)`);
-    await admin.end();
+    await bench.close();
   }
 }
 

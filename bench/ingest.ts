@@ -9,9 +9,8 @@
  * stores nothing), the ceiling of any aedes-based ingest here. Results go to bench/results/.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -19,11 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { Redis } from 'ioredis';
-import { loadConfig } from '../services/shared/config.js';
-import { migrate } from '../services/shared/migrate.js';
 import { createTenant } from '../services/shared/tenants.js';
 import { randomSecret, sha256 } from '../services/shared/secrets.js';
+import { createBenchDatabase, startBenchServer, stopBenchServer } from './lib/bench-env.js';
 import { Histogram } from './lib/histogram.js';
 import { positionsCopyBinary } from '../ingest/copy-binary.js';
 import { PositionColumns } from '../ingest/rows.js';
@@ -31,6 +28,12 @@ import type { LoadDevice, LoadResult, LoadStart } from './lib/mqtt-load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TSX = ['--import', 'tsx'];
+
+/** What a bench server script sends once it listens. */
+interface ServerReady {
+  mqttPort: number;
+  realtimePort?: number;
+}
 
 interface PhaseResult {
   name: string;
@@ -74,29 +77,17 @@ export default async function ingestBench(argv: string[]): Promise<void> {
   const phases = values.phases!.split(',');
   const load = { window: Number(values.window), durationMs: Number(values.seconds) * 1000, warmupMs: Number(values.warmup) * 1000, generators: Number(values.generators) };
 
-  const id = randomBytes(4).toString('hex');
-  const dbUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops');
-  dbUrl.pathname = `/fieldops_bench_${id}`;
-  const env: Record<string, string> = {
-    DATABASE_URL: dbUrl.toString(),
-    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    REDIS_PREFIX: `bench${id}:`,
+  const bench = await createBenchDatabase({
     MQTT_PORT: '0',
     REALTIME_PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'error', // the backlog warning is expected under this load; it would garble the table
     STREAM_MAXLEN: '1000',
-    MIGRATE_ON_START: 'false',
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'fieldops-bench-')),
     ...(values['batch-ms'] ? { INGEST_BATCH_MAX_MS: values['batch-ms'] } : {}),
     ...(values['batch-rows'] ? { INGEST_BATCH_MAX_ROWS: values['batch-rows'] } : {}),
     INGEST_PROCESSES: values.processes!,
-  };
-  const config = loadConfig(env);
+  });
+  const { env, owner } = bench;
   console.log(`ingest bench: ${deviceCount} devices, window ${load.window}/connection, ${load.generators} generator processes, ${values.seconds}s per phase, `
     + `INGEST_PROCESSES=${values.processes} (${cpus().length} cores)`);
-  await migrate(config);
-  const owner = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
   let server: ChildProcess | null = null;
   const results: PhaseResult[] = [];
   let copyRowsPerS: number | null = null;
@@ -109,18 +100,18 @@ export default async function ingestBench(argv: string[]): Promise<void> {
       results.push(await runPhase('mosquitto single-fix', `mosquitto ${values.mosquitto}`, host!, Number(port), devices, 1, phaseTs(phaseIndex++), load));
     }
     if (phases.includes('aedes')) {
-      const bare = await startServer(env, 'lib/bare-aedes.ts');
-      results.push(await runPhase('bare aedes single-fix', 'bare aedes', '127.0.0.1', bare.mqttPort, devices, 1, phaseTs(phaseIndex++), load, bare.child.pid));
-      await stopServer(bare.child);
+      const bare = await startBenchServer<ServerReady>('lib/bare-aedes.ts', env);
+      results.push(await runPhase('bare aedes single-fix', 'bare aedes', '127.0.0.1', bare.ready.mqttPort, devices, 1, phaseTs(phaseIndex++), load, bare.child.pid));
+      await stopBenchServer(bare.child);
     }
     if (phases.includes('single') || phases.includes('batch')) {
-      const started = await startServer(env);
-      server = started.child;
+      const { child, ready: started } = await startBenchServer<ServerReady>('lib/ingest-server.ts', env);
+      server = child;
       for (const [name, fixes] of [['single', 1], ['batch', 20]] as const) {
         if (!phases.includes(name)) continue;
         const tsBase = phaseTs(phaseIndex++);
         const before = await commitStats(started.realtimePort!);
-        const result = await runPhase(`fieldops ${fixes === 1 ? 'single-fix' : '20-fix batches'}`, 'fieldops ingest', '127.0.0.1', started.mqttPort, devices, fixes, tsBase, load, server.pid);
+        const result = await runPhase(`fieldops ${fixes === 1 ? 'single-fix' : '20-fix batches'}`, 'fieldops ingest', '127.0.0.1', started.mqttPort, devices, fixes, tsBase, load, child.pid);
         result.storedFixes = await countStored(owner, tsBase, tsBase + 3600_000);
         const after = await commitStats(started.realtimePort!);
         const count = after.count - before.count;
@@ -137,10 +128,8 @@ export default async function ingestBench(argv: string[]): Promise<void> {
       copyRowsPerS = await copyBaseline(owner, tenantId, devices, Number(values['copy-rows']), phaseTs(phaseIndex++), values['copy-format'] === 'binary');
     }
   } finally {
-    if (server) await stopServer(server);
-    await owner.end();
-    await dropDatabase(config.DATABASE_URL);
-    await dropStreams(env.REDIS_URL!, env.REDIS_PREFIX!, config.POSITION_SHARDS);
+    if (server) await stopBenchServer(server);
+    await bench.close();
   }
   report(results, copyRowsPerS, { devices: deviceCount, processes: Number(values.processes), ...load });
 }
@@ -161,26 +150,6 @@ async function createDevices(owner: pg.Pool, count: number): Promise<{ tenantId:
   } finally {
     db.release();
   }
-}
-
-async function startServer(env: Record<string, string>, script = 'lib/ingest-server.ts'): Promise<{ child: ChildProcess; mqttPort: number; realtimePort?: number }> {
-  // BENCH_CPU_PROFILE=dir writes a V8 CPU profile of the server (open it in Chrome DevTools) to find the hot spots.
-  const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : [];
-  const child = fork(join(here, script), [], { execArgv: [...TSX, ...profile], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const ready = await new Promise<{ mqttPort: number; realtimePort?: number }>((resolve, reject) => {
-    child.once('message', (msg: { mqttPort: number; realtimePort?: number }) => resolve(msg));
-    child.once('exit', (code) => reject(new Error(`ingest server exited (${code})`)));
-  });
-  return { child, ...ready };
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timeout = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timeout);
 }
 
 async function runPhase(name: string, target: string, host: string, port: number, devices: LoadDevice[], fixesPerMessage: number,
@@ -337,28 +306,6 @@ function processCpuTicks(pid: number): number {
     }
   }
   return ticks || NaN;
-}
-
-async function dropDatabase(url: string): Promise<void> {
-  const admin = new URL(url);
-  const name = admin.pathname.slice(1);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  await client.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`).catch(() => {});
-  await client.end();
-}
-
-async function dropStreams(url: string, prefix: string, shards: number): Promise<void> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    await redis.del(`${prefix}punches`, ...Array.from({ length: shards }, (_, i) => `${prefix}positions:${i}`));
-  } catch {
-    // Redis gone: nothing to clean
-  } finally {
-    redis.disconnect();
-  }
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');

@@ -16,6 +16,24 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
   return new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, ...options });
 }
 
+/** Deletes every key under a prefix (a test file's or a bench run's), scanning rather than blocking Redis. */
+export async function deleteKeysWithPrefix(url: string, prefix: string): Promise<void> {
+  if (!prefix) throw new Error('refusing to delete every key: no prefix given');
+  const redis = createRedis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** The Redis stream bus. Blocking reads get their own connection so that they never delay writes. */
 export class RedisStreamBus implements StreamBus {
   private readonly writer: Redis;

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { Redis } from 'ioredis';
+import { deleteKeysWithPrefix } from '../../services/shared/redis-bus.js';
 import { loadConfig, type Config } from '../../services/shared/config.js';
 import { migrate } from '../../services/shared/migrate.js';
 
@@ -49,7 +49,7 @@ export async function createTestDatabase(overrides: Record<string, string> = {})
     owner,
     async drop() {
       await owner.end();
-      await dropRedisKeys(config.REDIS_URL, config.REDIS_PREFIX);
+      await deleteKeysWithPrefix(config.REDIS_URL, config.REDIS_PREFIX).catch(() => {}); // Redis stopped by a test: nothing to clean
       const admin = new pg.Client({ connectionString: TEST_PG_URL });
       await admin.connect();
       try {
@@ -59,23 +59,4 @@ export async function createTestDatabase(overrides: Record<string, string> = {})
       }
     },
   };
-}
-
-/** Removes the test file's Redis keys (its prefix), so that runs do not pile streams up in a shared Redis. */
-async function dropRedisKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } catch {
-    // Redis gone (a test stopped it): nothing to clean there.
-  } finally {
-    redis.disconnect();
-  }
 }
