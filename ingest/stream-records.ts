@@ -1,4 +1,4 @@
-import type { PositionRecord, PunchRecord } from '../services/shared/streams.js';
+import type { FixMeasurements, PositionRecord, PunchRecord } from '../services/shared/streams.js';
 import type { PositionColumns, PunchRow } from './rows.js';
 
 /**
@@ -30,19 +30,12 @@ export function punchJson(row: PunchRow, id: string): string {
 }
 
 /** A positions row as `stream_gap_positions` returns it (pg types: bigint as string, timestamptz as Date). */
-export interface PositionRow {
+export interface PositionRow extends FixMeasurements {
   id: string;
   tenant_id: string;
   device_id: string;
   asset_id: string | null;
   ts: Date;
-  lat: number;
-  lon: number;
-  speed_mps: number | null;
-  heading_deg: number | null;
-  accuracy_m: number | null;
-  altitude_m: number | null;
-  battery_pct: number | null;
   seq: string | null;
 }
 

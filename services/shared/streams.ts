@@ -3,14 +3,8 @@
  * consumers import these, so that a field is named in one place.
  */
 
-/** One committed fix as it travels on `positions:{shard}`. Times are Unix ms. */
-export interface PositionRecord {
-  /** positions.id of the committed row. */
-  id: string;
-  tenant_id: string;
-  device_id: string;
-  asset_id: string | null;
-  ts_ms: number;
+/** What a fix measured, named as in the device contract and the `positions` table. */
+export interface FixMeasurements {
   lat: number;
   lon: number;
   speed_mps: number | null;
@@ -18,6 +12,16 @@ export interface PositionRecord {
   accuracy_m: number | null;
   altitude_m: number | null;
   battery_pct: number | null;
+}
+
+/** One committed fix as it travels on `positions:{shard}`. Times are Unix ms. */
+export interface PositionRecord extends FixMeasurements {
+  /** positions.id of the committed row. */
+  id: string;
+  tenant_id: string;
+  device_id: string;
+  asset_id: string | null;
+  ts_ms: number;
   seq: number | null;
 }
 

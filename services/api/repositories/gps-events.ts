@@ -1,3 +1,4 @@
+import type { FixMeasurements } from '../../shared/streams.js';
 import type { Queryable } from '../../shared/db.js';
 import type { FenceGeometry, LonLat } from '../../geofence/fence-geometry.js';
 import { compileFence, type FenceRow } from '../../geofence/fence-shapes.js';
@@ -6,19 +7,12 @@ import { badReference } from '../errors.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
 
-export interface GpsFix {
+export interface GpsFix extends FixMeasurements {
   id: string;
   asset_id: string | null;
   device_id: string;
   ts: Date;
   received_at: Date;
-  lat: number;
-  lon: number;
-  speed_mps: number | null;
-  heading_deg: number | null;
-  accuracy_m: number | null;
-  altitude_m: number | null;
-  battery_pct: number | null;
   seq: number | null;
 }
 
