@@ -48,6 +48,8 @@ export class DeviceDirectory {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private reconnectAttempt = 0;
   private closed = false;
+  /** Bumped by every change notice and by the loss of the notice connection (see load()). */
+  private changes = 0;
 
   constructor(private readonly pool: Pool, private readonly listenUrl: string, private readonly log: Logger) {}
 
@@ -58,7 +60,7 @@ export class DeviceDirectory {
   async authenticate(token: string): Promise<AuthResult> {
     if (!token) return { ok: false, reason: 'unknown_token' };
     const hash = sha256(token).toString('hex');
-    const cached = this.cache.get(hash);
+    const cached = this.listener ? this.cache.get(hash) : undefined; // no notices, no trust in the cache
     if (cached && cached.expiresAt > Date.now()) return { ok: true, device: cached.device };
     let pending = this.loading.get(hash);
     if (!pending) {
@@ -68,7 +70,12 @@ export class DeviceDirectory {
     return pending;
   }
 
-  private async load(hash: string): Promise<AuthResult> {
+  /**
+   * A change notice that arrives while the query runs may concern this very device (disabled or rotated
+   * just before the row was read): then the row is read again rather than cached as it was.
+   */
+  private async load(hash: string, attempt = 0): Promise<AuthResult> {
+    const changesBefore = this.changes;
     let row: DeviceRow | undefined;
     try {
       ({ rows: [row] } = await this.pool.query<DeviceRow>(`${SELECT_DEVICE} where token_hash = $1`, [Buffer.from(hash, 'hex')]));
@@ -76,6 +83,7 @@ export class DeviceDirectory {
       this.log.warn({ err }, 'device lookup failed');
       return { ok: false, reason: 'unavailable' };
     }
+    if (this.changes !== changesBefore && attempt < 3) return this.load(hash, attempt + 1);
     if (!row) return { ok: false, reason: 'unknown_token' };
     if (row.disabled_at) return { ok: false, reason: 'device_disabled' };
     const device = toRecord(row);
@@ -118,6 +126,7 @@ export class DeviceDirectory {
   private listenerLost(client: pg.Client): void {
     if (this.closed || this.listener !== client) return;
     this.listener = null;
+    this.changes++;
     client.removeAllListeners('end');
     client.end().catch(() => {});
     this.log.warn('device change notices lost; reconnecting');
@@ -144,6 +153,8 @@ export class DeviceDirectory {
 
   /** Drops cached credentials of these devices and re-checks their live sessions against the database. */
   private async deviceChanged(deviceIds: string[]): Promise<void> {
+    if (this.closed) return;
+    this.changes++;
     const ids = new Set(deviceIds);
     for (const [hash, entry] of this.cache) if (ids.has(entry.device.id)) this.cache.delete(hash);
     const live = deviceIds.filter((id) => this.sessions.has(id));

@@ -187,8 +187,9 @@ export class MqttIngest {
     done(null, allowed ? sub : null); // null: SUBACK 0x80 for this filter, the connection stays
   }
 
-  private readonly queueAck = (session: MqttSession, tag: number): void => {
-    session.acks.push(tag);
+  private readonly queueAck = (session: MqttSession, tag: number, failedRows = 0): void => {
+    // Rows the database refused (a data error narrowed to this message) are answered like refused input.
+    session.acks.push(failedRows > 0 ? (tag & 0xffff) | (PAYLOAD_FORMAT_INVALID << 16) : tag);
     if (session.ackQueued) return;
     session.ackQueued = true;
     this.touched.push(session);

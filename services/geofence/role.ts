@@ -1,6 +1,7 @@
 import { OutboxRelay } from '../shared/outbox-relay.js';
 import type { RoleStarter } from '../shared/runtime.js';
-import { GeofenceWorker } from './geofence-worker.js';
+import { GEOFENCE_GROUP, GeofenceWorker } from './geofence-worker.js';
+import { StreamTrimmer } from './stream-trimmer.js';
 
 const PARTITION_MAINTENANCE_MS = 3_600_000;
 
@@ -14,6 +15,7 @@ export const startRole: RoleStarter = async (runtime) => {
   const pool = runtime.pool('worker');
   const worker = new GeofenceWorker(runtime.config, pool, runtime.streams, log);
   const relay = new OutboxRelay(pool, runtime.bus(), log, { streams: runtime.streams, maxLen: runtime.config.STREAM_MAXLEN });
+  const trimmer = new StreamTrimmer(runtime.bus(), () => [...runtime.streams.allPositionShards(), runtime.streams.punches], GEOFENCE_GROUP, log);
   const maintainPartitions = () =>
     pool.query('select maintain_time_partitions()').catch((err: unknown) => log.warn({ err }, 'time partition maintenance failed'));
   const partitionTimer = setInterval(() => void maintainPartitions(), PARTITION_MAINTENANCE_MS);
@@ -21,6 +23,7 @@ export const startRole: RoleStarter = async (runtime) => {
   try {
     await worker.start();
     relay.start();
+    trimmer.start();
     void maintainPartitions();
   } catch (err) {
     clearInterval(partitionTimer);
@@ -35,7 +38,7 @@ export const startRole: RoleStarter = async (runtime) => {
     close: () =>
       (closing ??= (async () => {
         clearInterval(partitionTimer);
-        await Promise.all([worker.close(), relay.close()]);
+        await Promise.all([worker.close(), relay.close(), trimmer.close()]);
       })()),
   };
 };

@@ -41,6 +41,11 @@ export interface StreamBus {
   firstId(stream: string): Promise<string>;
   /** The newest id in the stream ('0-0' when empty): a reader that starts after it sees only what comes next. */
   lastId(stream: string): Promise<string>;
+  /**
+   * Drops the entries a consumer group has been handed and has acknowledged (everything older than its
+   * oldest pending entry, or up to its last delivered one). A stream without that group is left alone.
+   */
+  trimConsumed(stream: string, group: string): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

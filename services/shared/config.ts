@@ -34,10 +34,10 @@ const EnvSchema = Type.Object({
   /** Approximate length kept in each events and punches stream (`XADD … MAXLEN ~`), in entries. */
   STREAM_MAXLEN: Type.Integer({ minimum: 1000, default: 1_000_000 }),
   /**
-   * Entries kept per `positions:{n}` shard. An entry holds up to 500 fixes (one flush's fixes of that shard),
-   * so this bounds Redis memory (≤ 5M fixes per shard) while keeping minutes of history at ordinary rates.
+   * A memory backstop per `positions:{n}` shard, in entries (each ≤ 500 fixes). The geofence role trims
+   * what its consumer group has evaluated, so in operation the shards stay far shorter than this.
    */
-  POSITION_STREAM_MAXLEN: Type.Integer({ minimum: 100, default: 10_000 }),
+  POSITION_STREAM_MAXLEN: Type.Integer({ minimum: 100, default: 200_000 }),
   /** Rows per ingest commit at most (measured: 5,000-row statements insert ~20% faster than 2,000-row ones). */
   INGEST_BATCH_MAX_ROWS: Type.Integer({ minimum: 1, maximum: 20_000, default: 5000 }),
   INGEST_BATCH_MAX_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 5 }),

@@ -128,6 +128,24 @@ export class RedisStreamBus implements StreamBus {
     return raw[0]?.[0] ?? '0-0';
   }
 
+  async trimConsumed(stream: string, group: string): Promise<void> {
+    let groups: unknown[][];
+    try {
+      groups = (await this.writer.xinfo('GROUPS', stream)) as unknown[][];
+    } catch {
+      return; // no such stream yet
+    }
+    const info = groups.map((flat) => {
+      const fields: Record<string, unknown> = {};
+      for (let i = 0; i < flat.length; i += 2) fields[String(flat[i])] = flat[i + 1];
+      return fields;
+    }).find((g) => g.name === group);
+    if (!info) return;
+    const [pending, oldestPending] = (await this.writer.xpending(stream, group)) as [number, string | null];
+    const keepFrom = pending > 0 && oldestPending ? oldestPending : String(info['last-delivered-id']);
+    if (keepFrom !== '0-0') await this.writer.xtrim(stream, 'MINID', keepFrom);
+  }
+
   async ping(): Promise<void> {
     await this.writer.ping();
   }
