@@ -138,5 +138,6 @@ export const CloseReason = {
   goingAway: 'server shutting down: reconnect with since',
   replayFailed: 'event replay failed: reconnect with since',
   tokenExpired: 'token expired',
+  credentialsRevoked: 'credentials revoked',
   slowConsumer: 'slow consumer: resume with since',
 } as const;

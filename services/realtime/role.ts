@@ -3,6 +3,7 @@ import { sessionTokens } from '../shared/jwt.js';
 import { createStreamBus, type RoleStarter } from '../shared/runtime.js';
 import { eventReplay } from './event-replay.js';
 import { liveAuthorizer } from './live-auth.js';
+import { ApiKeySockets } from './api-key-sockets.js';
 import { LiveHub } from './live-hub.js';
 import { registerLiveRoute } from './live-route.js';
 import { liveMetrics } from './metrics.js';
@@ -28,7 +29,10 @@ export const startRole: RoleStarter = async (runtime) => {
     streams: runtime.streams,
     log,
   });
+  const authorize = liveAuthorizer(createAuthenticator(runtime.pool('api'), tokens), tokens);
+  const apiKeySockets = new ApiKeySockets(async (apiKey) => (await authorize(apiKey)).ok, log, config.REALTIME_CREDENTIALS_RECHECK_MS);
   const hub = new LiveHub({
+    apiKeySockets,
     app: server.app,
     reader,
     replay: eventReplay({ bus: runtime.bus(), streams: runtime.streams, pool: runtime.pool('api') }),
@@ -49,7 +53,7 @@ export const startRole: RoleStarter = async (runtime) => {
   }
   registerLiveRoute(server.app, {
     hub,
-    authorize: liveAuthorizer(createAuthenticator(runtime.pool('api'), tokens), tokens),
+    authorize,
     idleTimeoutS: config.REALTIME_IDLE_TIMEOUT_S,
     maxBufferBytes: config.REALTIME_MAX_BUFFER_BYTES,
     log,

@@ -1,3 +1,4 @@
+import { sha256 } from '../../services/shared/secrets.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../services/shared/log.js';
 import { startPlatform, type Platform } from '../../services/start.js';
@@ -22,7 +23,7 @@ async function connect(bearer = token): Promise<LiveClient> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
+  db = await createTestDatabase({ REALTIME_CREDENTIALS_RECHECK_MS: '200' });
   platform = await startPlatform(db.config, createLogger('silent'), ['realtime']);
   port = platform.realtimePort!;
   streams = new StreamWriter(db.config);
@@ -63,6 +64,18 @@ describe('upgrade', () => {
     const key = await apiKey(db.owner, unlimited);
     await asTenant(db.owner, unlimited.id, (c) => c.query('update api_keys set revoked_at = now()'));
     expect(await LiveClient.refusal(liveUrl(port, key))).toEqual({ status: 401, code: 'unauthorized' });
+  });
+
+  it('ends the open sockets of an API key once it is revoked (4001), and only those', async () => {
+    const unlimited = await createOrg(db.owner, 'unlimited');
+    const [revoked, kept] = [await apiKey(db.owner, unlimited), await apiKey(db.owner, unlimited)];
+    const [first, second, other] = [await connect(revoked), await connect(revoked), await connect(kept)];
+    await asTenant(db.owner, unlimited.id, (c) => c.query('update api_keys set revoked_at = now() where key_hash = $1', [sha256(revoked)]));
+    expect(await first.closed).toEqual({ code: 4001, reason: 'credentials revoked' });
+    expect(await second.closed).toEqual({ code: 4001, reason: 'credentials revoked' });
+    await other.request({ type: 'subscribe', channels: ['events'] });
+    await streams.event(unlimited.id, 'work_order.created', { id: 'wo-2' });
+    expect(await other.next()).toMatchObject({ type: 'event', event: 'work_order.created' });
   });
 });
 
