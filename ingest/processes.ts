@@ -15,7 +15,8 @@ export interface IngestProcesses {
 }
 
 const START_TIMEOUT_MS = 30_000;
-const CLOSE_TIMEOUT_MS = 20_000;
+// Above the batcher flush (10 s) plus the publisher close (15 s) of ingest/role.ts.
+const CLOSE_TIMEOUT_MS = 30_000;
 
 /**
  * INGEST_PROCESSES on one machine: DESIGN section 3's "ingest nodes behind a TCP load balancer", with the kernel

@@ -21,6 +21,9 @@ import { WsIngest } from './ws-ingest.js';
  */
 const COMMITS_IN_FLIGHT = 2;
 const CLOSE_FLUSH_TIMEOUT_MS = 10_000;
+// Longer than the publisher's 5 s append timeout, so that with Redis hung at shutdown the timed-out rows are
+// still recorded in stream_gaps (and replayed later) before the pools close.
+const PUBLISHER_CLOSE_TIMEOUT_MS = 15_000;
 
 /**
  * The ingest role: MQTT (aedes on MQTT_PORT), WebSocket `/v1/ingest` and `POST /v1/ingest/gps` on the shared
@@ -150,7 +153,7 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
       http.stopIntake();
       const flushed = await batcher.close(CLOSE_FLUSH_TIMEOUT_MS);
       if (!flushed) log.warn('ingest closed with uncommitted messages; devices resend the unacknowledged ones');
-      await publisher.close(5000);
+      await publisher.close(PUBLISHER_CLOSE_TIMEOUT_MS);
       await deviceState.close().catch(() => {});
       await mqtt!.close();
       ws.close();
@@ -172,7 +175,7 @@ function mqttOnlyRole(mqtt: MqttIngest, batcher: Batcher, publisher: StreamPubli
       mqtt.stopIntake();
       const flushed = await batcher.close(CLOSE_FLUSH_TIMEOUT_MS);
       if (!flushed) log.warn('ingest closed with uncommitted messages; devices resend the unacknowledged ones');
-      await publisher.close(5000);
+      await publisher.close(PUBLISHER_CLOSE_TIMEOUT_MS);
       await deviceState.close().catch(() => {});
       await mqtt.close();
       await directory.close();
