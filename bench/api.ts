@@ -14,13 +14,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import pg from 'pg';
-import { randomSecret, sha256 } from '../services/shared/secrets.js';
-import { createTenant } from '../services/shared/tenants.js';
-import { createBenchDatabase, startBenchServer, stopBenchServer } from './lib/bench-env.js';
+import { BENCH_ADMIN, createBenchDatabase, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ADMIN = { email: 'bench@example.com', password: 'bench-password-123' };
 
 interface PhaseResult {
   name: string;
@@ -72,7 +68,7 @@ export default async function apiBench(argv: string[]): Promise<void> {
   let server: ChildProcess | null = null;
   const results: PhaseResult[] = [];
   try {
-    const orgId = await seed(owner, Number(values.devices));
+    const { tenantId: orgId } = await seedBenchTenant(owner, Number(values.devices));
     const started = await startBenchServer<{ api: string }>('lib/api-server.ts', env);
     server = started.child;
     const base = started.ready.api;
@@ -103,27 +99,10 @@ export default async function apiBench(argv: string[]): Promise<void> {
   report(results, { connections, seconds: Number(values.seconds), devices: Number(values.devices), pool: config.DATABASE_POOL_SIZE });
 }
 
-async function seed(owner: pg.Pool, deviceCount: number): Promise<string> {
-  const db = await owner.connect();
-  try {
-    const org = await createTenant(db, { name: 'Bench Org', plan: 'unlimited', addons: [], adminEmail: ADMIN.email, adminPassword: ADMIN.password });
-    await db.query('begin');
-    await db.query("select set_config('app.tenant_id', $1, true)", [org.id]);
-    await db.query(
-      `insert into devices (tenant_id, name, kind, token_hash)
-       select $1, 'seed ' || n, 'tracker', h from unnest($2::bytea[]) with ordinality as t(h, n)`,
-      [org.id, Array.from({ length: deviceCount }, () => sha256(randomSecret(32)))]);
-    await db.query('commit');
-    return org.id;
-  } finally {
-    db.release();
-  }
-}
-
 async function login(base: string, orgId: string): Promise<string> {
   const res = await fetch(`${base}/v1/auth/token`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: ADMIN.email, password: ADMIN.password, organization_id: orgId }),
+    body: JSON.stringify({ email: BENCH_ADMIN.email, password: BENCH_ADMIN.password, organization_id: orgId }),
   });
   if (res.status !== 200) throw new Error(`login: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { data: { token: string } }).data.token;

@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { deleteKeysWithPrefix } from '../services/shared/redis-bus.js';
 import { loadConfig } from '../services/shared/config.js';
 import { sessionTokens } from '../services/shared/jwt.js';
 import { PAYLOAD_FIELD, streamNames, type PositionRecord, type StreamNames } from '../services/shared/streams.js';
@@ -222,7 +223,7 @@ export default async function fanout(argv: string[]): Promise<void> {
     publisher.stop();
     role.send({ cmd: 'stop' });
     for (const r of receivers) r.kill();
-    await redis.del(...names.allPositionShards());
+    await deleteKeysWithPrefix(base.REDIS_URL, prefix);
     await redis.quit();
   }
 

@@ -17,12 +17,11 @@ import { evaluateFix, type Transition } from '../services/geofence/fence-evaluat
 import { FenceIndex } from '../services/geofence/fence-index.js';
 import { compileFence, type FenceRow } from '../services/geofence/fence-shapes.js';
 import { GeofenceWorker } from '../services/geofence/geofence-worker.js';
-import { createBenchDatabase } from './lib/bench-env.js';
-import { createServicePool } from '../services/shared/db.js';
+import { createBenchDatabase, seedBenchTenant } from './lib/bench-env.js';
+import { createServicePool, withTenant } from '../services/shared/db.js';
 import { createLogger } from '../services/shared/log.js';
 import { createRedis, RedisStreamBus } from '../services/shared/redis-bus.js';
 import { PAYLOAD_FIELD, streamNames, type PositionRecord } from '../services/shared/streams.js';
-import { createTenant } from '../services/shared/tenants.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FENCE_COUNTS = [10, 1_000, 10_000];
@@ -145,21 +144,16 @@ async function benchEndToEnd(totalFixes: number) {
   const pool = createServicePool(config, 'worker', 4);
   let worker: GeofenceWorker | null = null;
   try {
-    const client = await owner.connect();
-    const org = await createTenant(client, { name: 'bench', plan: 'unlimited', addons: [], adminEmail: 'bench@example.com', adminPassword: 'benchmark-password' });
+    const { tenantId } = await seedBenchTenant(owner, 0);
     const rand = random(7);
     const fenceRows = makeFences(1_000, rand);
-    await client.query('begin');
-    await client.query("select set_config('app.tenant_id', $1, true)", [org.id]);
-    await client.query(
+    await withTenant(owner, tenantId, (db) => db.query(
       `insert into geofences (tenant_id, name, kind, geometry) select $1, n, 'zone', g from unnest($2::text[], $3::jsonb[]) as f (n, g)`,
-      [org.id, fenceRows.map((f) => f.name), fenceRows.map((f) => JSON.stringify(f.geometry))],
-    );
-    await client.query('commit');
-    client.release();
+      [tenantId, fenceRows.map((f) => f.name), fenceRows.map((f) => JSON.stringify(f.geometry))],
+    ));
 
     // Entries of 100 fixes per shard, as ingest's batches would be.
-    const fixes = makeFixes(totalFixes, fenceRows, rand, 5_000, org.id);
+    const fixes = makeFixes(totalFixes, fenceRows, rand, 5_000, tenantId);
     const perShard = new Map<number, PositionRecord[]>();
     for (const fix of fixes) {
       const shard = streams.shardOf(fix.device_id);

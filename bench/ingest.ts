@@ -18,9 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { createTenant } from '../services/shared/tenants.js';
-import { randomSecret, sha256 } from '../services/shared/secrets.js';
-import { createBenchDatabase, startBenchServer, stopBenchServer } from './lib/bench-env.js';
+import { createBenchDatabase, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
 import { Histogram } from './lib/histogram.js';
 import { positionsCopyBinary } from '../ingest/copy-binary.js';
 import { PositionColumns } from '../ingest/rows.js';
@@ -92,7 +90,7 @@ export default async function ingestBench(argv: string[]): Promise<void> {
   const results: PhaseResult[] = [];
   let copyRowsPerS: number | null = null;
   try {
-    const { tenantId, devices } = await createDevices(owner, deviceCount);
+    const { tenantId, devices } = await seedBenchTenant(owner, deviceCount);
     const phaseTs = (i: number) => Date.now() - 20 * 3600_000 + i * 3600_000; // a separate hour per phase: no overlaps
     let phaseIndex = 0;
     if (phases.includes('mosquitto')) {
@@ -132,24 +130,6 @@ export default async function ingestBench(argv: string[]): Promise<void> {
     await bench.close();
   }
   report(results, copyRowsPerS, { devices: deviceCount, processes: Number(values.processes), ...load });
-}
-
-async function createDevices(owner: pg.Pool, count: number): Promise<{ tenantId: string; devices: LoadDevice[] }> {
-  const db = await owner.connect();
-  try {
-    const org = await createTenant(db, { name: 'Bench Org', plan: 'unlimited', addons: [], adminEmail: 'bench@example.com', adminPassword: 'bench-password-123' });
-    const tokens = Array.from({ length: count }, () => randomSecret(32));
-    await db.query('begin');
-    await db.query("select set_config('app.tenant_id', $1, true)", [org.id]);
-    const { rows } = await db.query<{ id: string }>(
-      `insert into devices (tenant_id, name, kind, token_hash)
-       select $1, 'bench ' || n, 'tracker', h from unnest($2::bytea[]) with ordinality as t(h, n) order by n returning id`,
-      [org.id, tokens.map((t) => sha256(t))]);
-    await db.query('commit');
-    return { tenantId: org.id, devices: rows.map((r, i) => ({ id: r.id, token: tokens[i]! })) };
-  } finally {
-    db.release();
-  }
 }
 
 async function runPhase(name: string, target: string, host: string, port: number, devices: LoadDevice[], fixesPerMessage: number,

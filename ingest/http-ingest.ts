@@ -4,7 +4,7 @@ import type { Batcher } from './batcher.js';
 import type { FixRejection, PayloadFormat, RejectReason } from './decode.js';
 import type { DeviceDirectory } from './device-auth.js';
 import type { IngestIntake } from './intake.js';
-import { deviceToken, errorBody, sendJson, type ErrorIssue } from './uws-helpers.js';
+import { bearerToken, errorBody, sendJson, type ErrorIssue } from '../services/shared/uws-http.js';
 
 export interface HttpIngestOptions {
   app: uWS.TemplatedApp;
@@ -51,7 +51,7 @@ export class HttpIngest {
   }
 
   private onPost(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
-    const token = deviceToken(req);
+    const token = bearerToken(req);
     const contentType = req.getHeader('content-type').toLowerCase();
     const requestId = req.getHeader('x-request-id') || randomUUID();
     const pending: PendingRequest = { res, aborted: false, accepted: 0, rejected: [] };

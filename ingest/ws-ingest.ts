@@ -5,7 +5,7 @@ import type { Batcher } from './batcher.js';
 import type { FixRejection, RejectReason } from './decode.js';
 import type { DeviceDirectory, DeviceRecord, DeviceSession } from './device-auth.js';
 import type { IngestIntake } from './intake.js';
-import { deviceToken, errorBody, sendJson } from './uws-helpers.js';
+import { bearerToken, errorBody, sendJson } from '../services/shared/uws-http.js';
 
 /** Frames of one socket waiting for their commit, past which new frames are answered `busy`. */
 const MAX_FRAMES_IN_FLIGHT = 256;
@@ -78,7 +78,7 @@ export class WsIngest {
       idleTimeout: 120,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
-        const token = deviceToken(req);
+        const token = bearerToken(req);
         const key = req.getHeader('sec-websocket-key');
         const protocol = req.getHeader('sec-websocket-protocol');
         const extensions = req.getHeader('sec-websocket-extensions');

@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig, type Config } from '../../services/shared/config.js';
 import { migrate } from '../../services/shared/migrate.js';
+import { withTenant } from '../../services/shared/db.js';
 import { deleteKeysWithPrefix } from '../../services/shared/redis-bus.js';
+import { randomSecret, sha256 } from '../../services/shared/secrets.js';
+import { createTenant } from '../../services/shared/tenants.js';
 
 const benchDir = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -84,4 +87,32 @@ export async function stopBenchServer(child: ChildProcess): Promise<void> {
   const timeout = setTimeout(() => child.kill('SIGKILL'), 20_000);
   await exited;
   clearTimeout(timeout);
+}
+
+/** The admin of every bench organization (the API bench signs in as it). */
+export const BENCH_ADMIN = { email: 'bench@example.com', password: 'bench-password-123' };
+
+export interface BenchTenant {
+  tenantId: string;
+  /** Trackers with their tokens, in creation order. */
+  devices: { id: string; token: string }[];
+}
+
+/** An `unlimited` organization with `deviceCount` trackers. */
+export async function seedBenchTenant(owner: pg.Pool, deviceCount: number): Promise<BenchTenant> {
+  const db = await owner.connect();
+  let tenantId: string;
+  try {
+    ({ id: tenantId } = await createTenant(db, {
+      name: 'Bench Org', plan: 'unlimited', addons: [], adminEmail: BENCH_ADMIN.email, adminPassword: BENCH_ADMIN.password,
+    }));
+  } finally {
+    db.release();
+  }
+  const tokens = Array.from({ length: deviceCount }, () => randomSecret(32));
+  const rows = await withTenant(owner, tenantId, async (tx) => (await tx.query<{ id: string }>(
+    `insert into devices (tenant_id, name, kind, token_hash)
+     select $1, 'bench ' || n, 'tracker', h from unnest($2::bytea[]) with ordinality as t(h, n) order by n returning id`,
+    [tenantId, tokens.map((t) => sha256(t))])).rows);
+  return { tenantId, devices: rows.map((r, i) => ({ id: r.id, token: tokens[i]! })) };
 }

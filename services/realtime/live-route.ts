@@ -4,6 +4,7 @@ import type { Logger } from '../shared/log.js';
 import type { LiveAccess } from './live-auth.js';
 import type { LiveHub } from './live-hub.js';
 import { newLiveSocket, type LiveSocket } from './live-socket.js';
+import { bearerToken, errorBody, sendJson } from '../shared/uws-http.js';
 
 export interface LiveRouteOptions {
   hub: LiveHub;
@@ -12,14 +13,6 @@ export interface LiveRouteOptions {
   maxBufferBytes: number;
   log: Logger;
 }
-
-const STATUS_LINE: Record<number, string> = {
-  401: '401 Unauthorized',
-  402: '402 Payment Required',
-  403: '403 Forbidden',
-  500: '500 Internal Server Error',
-  503: '503 Service Unavailable',
-};
 
 /** Headroom above the hard bound, so that the 4008 close frame (and a burst between sweeps) still fits. */
 const BACKPRESSURE_HEADROOM = 1024 * 1024;
@@ -41,8 +34,7 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
-      const authorization = req.getHeader('authorization');
-      const bearer = authorization.toLowerCase().startsWith('bearer ') ? authorization.slice(7).trim() : req.getQuery('token') ?? '';
+      const bearer = bearerToken(req);
       let aborted = false;
       res.onAborted(() => (aborted = true));
       if (!hub.accepting) return refuse(res, 503, 'unavailable', 'server shutting down');
@@ -84,10 +76,6 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
 }
 
 function refuse(res: HttpResponse, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ error: { code, message, request_id: randomUUID() } });
-  res.cork(() => {
-    res.writeStatus(STATUS_LINE[status] ?? `${status} Error`).writeHeader('content-type', 'application/json');
-    if (status === 401) res.writeHeader('www-authenticate', 'Bearer');
-    res.end(body, true);
-  });
+  const headers: Record<string, string> = status === 401 ? { 'www-authenticate': 'Bearer' } : {};
+  res.cork(() => sendJson(res, status, errorBody(code, message, randomUUID()), headers, true));
 }

@@ -21,13 +21,18 @@ export function createServicePool(config: Config, role: ServiceDbRole, max = con
 }
 
 /**
- * Runs `work` in one transaction with `app.tenant_id` set (DESIGN section 8): row-level security and the
- * time-series views see that tenant only. The setting is bound, never concatenated, and local to the
- * transaction, so a pooled connection carries nothing to its next user.
+ * Sets the tenant of the current transaction (DESIGN section 8): row-level security and the time-series
+ * views see that tenant only. Bound, never concatenated; local to the transaction, so a pooled connection
+ * carries nothing to its next user. Prepared once per connection, since every request runs it.
  */
+export async function setTenant(db: Queryable, tenantId: string): Promise<void> {
+  await db.query({ name: 'fieldops_set_tenant', text: "select set_config('app.tenant_id', $1, true)", values: [tenantId] });
+}
+
+/** Runs `work` in one transaction on one pooled connection, with the tenant set. */
 export async function withTenant<T>(pool: pg.Pool, tenantId: string, work: (db: PoolClient) => Promise<T>): Promise<T> {
   return withTransaction(pool, async (db) => {
-    await db.query("select set_config('app.tenant_id', $1, true)", [tenantId]);
+    await setTenant(db, tenantId);
     return work(db);
   });
 }
@@ -35,15 +40,22 @@ export async function withTenant<T>(pool: pg.Pool, tenantId: string, work: (db: 
 export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
   const db = await pool.connect();
   try {
-    await db.query('begin');
-    const result = await work(db);
+    return await inTransaction(db, () => work(db));
+  } finally {
+    db.release();
+  }
+}
+
+/** `begin`, `work`, `commit` on a connection the caller holds (`rollback` when `work` throws). */
+export async function inTransaction<T>(db: Queryable, work: () => Promise<T>): Promise<T> {
+  await db.query('begin');
+  try {
+    const result = await work();
     await db.query('commit');
     return result;
   } catch (err) {
     await db.query('rollback').catch(() => {});
     throw err;
-  } finally {
-    db.release();
   }
 }
 

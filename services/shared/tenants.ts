@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Queryable } from './db.js';
+import { inTransaction, setTenant, type Queryable } from './db.js';
 import { hashPassword } from './secrets.js';
 import type { Plan } from './principal.js';
 
@@ -44,9 +44,8 @@ export async function createTenant(db: Queryable, input: NewTenant): Promise<Org
   if (input.adminPassword.length < 8) throw new Error('--admin-password must have at least 8 characters');
   const id = randomUUID();
   const passwordHash = await hashPassword(input.adminPassword);
-  await db.query('begin');
-  try {
-    await db.query("select set_config('app.tenant_id', $1, true)", [id]);
+  return inTransaction(db, async () => {
+    await setTenant(db, id);
     const { rows } = await db.query<Organization>(
       `insert into organizations (id, name, plan, addons) values ($1, $2, $3, $4)
        returning id, name, plan, addons, token_ttl_s`,
@@ -56,30 +55,22 @@ export async function createTenant(db: Queryable, input: NewTenant): Promise<Org
       `insert into users (tenant_id, email, name, role, password_hash) values ($1, $2, $3, 'admin', $4)`,
       [id, input.adminEmail, 'Administrator', passwordHash],
     );
-    await db.query('commit');
     return rows[0]!;
-  } catch (err) {
-    await db.query('rollback');
-    throw err;
-  }
+  });
 }
 
 export async function updateTenant(db: Queryable, id: string, change: { plan?: string; addons?: string[] }): Promise<Organization> {
   const plan = change.plan !== undefined ? checkPlan(change.plan) : null;
   const addons = change.addons !== undefined ? checkAddons(change.addons) : null;
-  await db.query('begin');
-  try {
-    await db.query("select set_config('app.tenant_id', $1, true)", [id]);
+  const org = await inTransaction(db, async () => {
+    await setTenant(db, id);
     const { rows } = await db.query<Organization>(
       `update organizations set plan = coalesce($2, plan), addons = coalesce($3, addons), updated_at = now()
         where id = $1 returning id, name, plan, addons, token_ttl_s`,
       [id, plan, addons],
     );
-    await db.query('commit');
-    if (!rows[0]) throw new Error(`no organization ${id}`);
     return rows[0];
-  } catch (err) {
-    await db.query('rollback').catch(() => {});
-    throw err;
-  }
+  });
+  if (!org) throw new Error(`no organization ${id}`);
+  return org;
 }

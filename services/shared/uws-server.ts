@@ -38,16 +38,14 @@ export class UwsServer {
     });
   }
 
-  /** Stops accepting connections; open sockets are the roles' to close. */
-  stopListening(): void {
+  /**
+   * Stops accepting connections. This uWebSockets.js build has no `app.close()`: open sockets are the
+   * roles' to close on shutdown.
+   */
+  close(): void {
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
-  }
-
-  /** This uWebSockets.js build has no `app.close()`: roles close their own sockets on shutdown. */
-  close(): void {
-    this.stopListening();
   }
 }

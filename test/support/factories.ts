@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { withTenant } from '../../services/shared/db.js';
 import { createTenant, type Organization } from '../../services/shared/tenants.js';
 import { randomSecret, sha256 } from '../../services/shared/secrets.js';
 
@@ -7,21 +8,7 @@ import { randomSecret, sha256 } from '../../services/shared/secrets.js';
  * Test data, written as the owner with the tenant set (the owner obeys the forced RLS too).
  * Tests that exercise the API build their data through the API instead.
  */
-export async function asTenant<T>(owner: pg.Pool, tenantId: string, work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-  const db = await owner.connect();
-  try {
-    await db.query('begin');
-    await db.query("select set_config('app.tenant_id', $1, true)", [tenantId]);
-    const result = await work(db);
-    await db.query('commit');
-    return result;
-  } catch (err) {
-    await db.query('rollback');
-    throw err;
-  } finally {
-    db.release();
-  }
-}
+export const asTenant = withTenant;
 
 export interface TestOrg extends Organization {
   adminEmail: string;

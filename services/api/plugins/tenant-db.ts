@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { withTransaction, type Pool, type PoolClient } from '../../shared/db.js';
+import { withTenant, type Pool, type PoolClient } from '../../shared/db.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,17 +14,6 @@ declare module 'fastify' {
     /** The same, for public routes where the tenant comes from the request itself (login). */
     withTenant<T>(tenantId: string, work: (db: PoolClient) => Promise<T>): Promise<T>;
   }
-}
-
-/**
- * withTenant (services/shared/db.ts) with the tenant statement prepared once per connection: every
- * request runs it, and it is bound all the same (`$1`), never concatenated.
- */
-function withTenant<T>(pool: Pool, tenantId: string, work: (db: PoolClient) => Promise<T>): Promise<T> {
-  return withTransaction(pool, async (db) => {
-    await db.query({ name: 'fieldops_set_tenant', text: "select set_config('app.tenant_id', $1, true)", values: [tenantId] });
-    return work(db);
-  });
 }
 
 export const tenantDbPlugin = fp<{ pool: Pool }>(
