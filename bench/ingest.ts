@@ -20,7 +20,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { createBenchDatabase, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
 import { Histogram } from './lib/histogram.js';
-import { positionsCopyBinary } from '../ingest/copy-binary.js';
+import { positionsCopyBinary } from '../services/ingest/copy-binary.js';
 import { PositionColumns } from '../ingest/rows.js';
 import type { LoadDevice, LoadResult, LoadStart } from './lib/mqtt-load.js';
 
@@ -62,7 +62,7 @@ export default async function ingestBench(argv: string[]): Promise<void> {
       generators: { type: 'string', default: '2' },
       phases: { type: 'string', default: 'mosquitto,aedes,single,batch,copy' },
       'copy-rows': { type: 'string', default: '400000' },
-      // The raw COPY baseline's format; the ingest itself writes binary COPY (ingest/copy-binary.ts).
+      // The raw COPY baseline's format; the ingest itself writes binary COPY (services/ingest/copy-binary.ts).
       'copy-format': { type: 'string', default: 'text' },
       'batch-ms': { type: 'string' },
       'batch-rows': { type: 'string' },

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
 import type { Batcher } from './batcher.js';
 import type { FixRejection, PayloadFormat, RejectReason } from './decode.js';
-import type { DeviceDirectory } from './device-auth.js';
+import type { DeviceAuthenticator } from './devices.js';
 import type { IngestIntake } from './intake.js';
 import { bearerToken, errorBody, sendJson, type ErrorIssue } from '../services/shared/uws-http.js';
 
 export interface HttpIngestOptions {
   app: uWS.TemplatedApp;
-  directory: DeviceDirectory;
+  directory: DeviceAuthenticator;
   batcher: Batcher;
   intake: IngestIntake;
   maxBodyBytes: number;

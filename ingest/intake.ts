@@ -1,7 +1,18 @@
 import type { Batcher, Settle } from './batcher.js';
 import { decodeGps, decodePunch, type DecodeLimits, type FixRejection, type PayloadFormat, type RejectReason } from './decode.js';
-import type { IngestMetrics, RejectionReporter, Transport } from './metrics.js';
 import type { DeviceRef } from './rows.js';
+
+export type Transport = 'mqtt' | 'ws' | 'http';
+
+/** Where refusals are counted (per device and reason) and logged: the ingest role's RejectionReporter. */
+export interface RejectionSink {
+  reject(deviceId: string, reason: RejectReason, count?: number, detail?: Record<string, unknown>): void;
+}
+
+/** Messages per transport, summed in plain numbers on the hot path (the role's metrics read them at scrape time). */
+export interface MessageCounts {
+  messages: Record<Transport, number>;
+}
 
 export interface IntakeResult {
   /** Rows went to the batcher: `settle` will be called after their commit. Otherwise it is not called. */
@@ -20,8 +31,8 @@ export interface IntakeResult {
 export class IngestIntake {
   constructor(
     private readonly batcher: Batcher,
-    private readonly reporter: RejectionReporter,
-    private readonly metrics: IngestMetrics,
+    private readonly reporter: RejectionSink,
+    private readonly metrics: MessageCounts,
     private readonly limits: DecodeLimits,
   ) {}
 

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from '../services/shared/log.js';
 import type { Batcher } from './batcher.js';
-import type { DeviceDirectory, DeviceRecord, DeviceSession } from './device-auth.js';
+import type { DeviceAuthenticator, DeviceRecord, DeviceSession } from './devices.js';
 import type { IngestIntake } from './intake.js';
 
 /** MQTT 5 reason code for a PUBACK of a payload we could not accept (3.4.2.1: 0x99 Payload format invalid). */
@@ -40,7 +40,7 @@ type SessionClient = Client & { [SESSION]?: MqttSession };
 export interface MqttIngestOptions {
   host: string;
   port: number;
-  directory: DeviceDirectory;
+  directory: DeviceAuthenticator;
   batcher: Batcher;
   intake: IngestIntake;
   log: Logger;

@@ -3,7 +3,7 @@ import type uWS from 'uWebSockets.js';
 import type { Logger } from '../services/shared/log.js';
 import type { Batcher } from './batcher.js';
 import type { FixRejection, RejectReason } from './decode.js';
-import type { DeviceDirectory, DeviceRecord, DeviceSession } from './device-auth.js';
+import type { DeviceAuthenticator, DeviceRecord, DeviceSession } from './devices.js';
 import type { IngestIntake } from './intake.js';
 import { bearerToken, errorBody, sendJson } from '../services/shared/uws-http.js';
 
@@ -56,7 +56,7 @@ class WsSession implements DeviceSession {
 
 export interface WsIngestOptions {
   app: uWS.TemplatedApp;
-  directory: DeviceDirectory;
+  directory: DeviceAuthenticator;
   batcher: Batcher;
   intake: IngestIntake;
   maxPayloadBytes: number;

@@ -9,7 +9,7 @@ export type RoleName = (typeof ROLE_NAMES)[number];
 /** Each role lives in `services/<role>/role.ts` (ingest's transports in `ingest/`) and exports `startRole`. */
 const ROLE_MODULES: Record<RoleName, string | null> = {
   api: './api/role.js',
-  ingest: '../ingest/role.js',
+  ingest: './ingest/role.js',
   geofence: './geofence/role.js',
   realtime: './realtime/role.js',
   webhooks: null, // webhook delivery: a later issue

@@ -46,7 +46,7 @@ const EnvSchema = Type.Object({
   /** Rows waiting for the database past which ingest stops reading from sockets. */
   INGEST_MAX_PENDING_ROWS: Type.Integer({ minimum: 100, default: 50_000 }),
   /**
-   * Processes sharing the ingest role's MQTT listening socket (ingest/processes.ts): each a whole ingest node, the
+   * Processes sharing the ingest role's MQTT listening socket (services/ingest/processes.ts): each a whole ingest node, the
    * kernel spreading connections between them. 1: the role's own process only.
    */
   INGEST_PROCESSES: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),

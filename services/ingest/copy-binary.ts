@@ -1,4 +1,4 @@
-import type { PositionColumns } from './rows.js';
+import type { PositionColumns } from '../../ingest/rows.js';
 
 /**
  * PostgreSQL's binary COPY format (https://www.postgresql.org/docs/current/sql-copy.html, "Binary Format") for

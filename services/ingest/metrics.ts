@@ -1,8 +1,7 @@
 import client from 'prom-client';
-import type { Logger } from '../services/shared/log.js';
-import type { RejectReason } from './decode.js';
-
-export type Transport = 'mqtt' | 'ws' | 'http';
+import type { Logger } from '../shared/log.js';
+import type { RejectReason } from '../../ingest/decode.js';
+import type { RejectionSink, Transport } from '../../ingest/intake.js';
 
 /** What a running ingest role reports at scrape time (several may run in one test process). */
 export interface IngestGaugeSource {
@@ -109,7 +108,7 @@ const LOG_EVERY_MS = 60_000;
 const MAX_REMEMBERED = 10_000;
 
 /** Counts refusals per device and reason, and logs each (device, reason) at most once a minute. */
-export class RejectionReporter {
+export class RejectionReporter implements RejectionSink {
   private readonly lastLogged = new Map<string, number>();
 
   constructor(private readonly log: Logger, private readonly metrics: IngestMetrics) {}

@@ -2,10 +2,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../services/shared/config.js';
-import type { Logger } from '../services/shared/log.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/log.js';
 
-/** Messages between the first ingest process and the further ones it starts (ingest/mqtt-process.ts). */
+/** Messages between the first ingest process and the further ones it starts (services/ingest/mqtt-process.ts). */
 export type ToIngestProcess = { cmd: 'start'; config: Config; index: number } | { cmd: 'close' };
 export type FromIngestProcess = { cmd: 'ready' } | { cmd: 'failed'; message: string };
 
@@ -15,7 +15,7 @@ export interface IngestProcesses {
 }
 
 const START_TIMEOUT_MS = 30_000;
-// Above the batcher flush (10 s) plus the publisher close (15 s) of ingest/role.ts.
+// Above the batcher flush (10 s) plus the publisher close (15 s) of services/ingest/role.ts.
 const CLOSE_TIMEOUT_MS = 30_000;
 
 /**

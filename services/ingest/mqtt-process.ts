@@ -3,8 +3,8 @@
  * listening socket the first process hands over. It closes when told to, or when the first process is gone.
  */
 import type net from 'node:net';
-import { createLogger } from '../services/shared/log.js';
-import { Runtime, type RunningRole } from '../services/shared/runtime.js';
+import { createLogger } from '../shared/log.js';
+import { Runtime, type RunningRole } from '../shared/runtime.js';
 import type { FromIngestProcess, ToIngestProcess } from './processes.js';
 import { startIngestNode } from './role.js';
 

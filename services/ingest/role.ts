@@ -1,18 +1,18 @@
 import type net from 'node:net';
-import type { Logger } from '../services/shared/log.js';
-import type { RoleStarter, Runtime, RunningRole } from '../services/shared/runtime.js';
-import { Batcher } from './batcher.js';
-import { MAX_FUTURE_MS } from './decode.js';
+import type { Logger } from '../shared/log.js';
+import type { RoleStarter, Runtime, RunningRole } from '../shared/runtime.js';
+import { Batcher } from '../../ingest/batcher.js';
+import { MAX_FUTURE_MS } from '../../ingest/decode.js';
 import { DeviceDirectory } from './device-auth.js';
 import { DeviceStateWriter } from './device-state.js';
-import { HttpIngest } from './http-ingest.js';
-import { IngestIntake } from './intake.js';
+import { HttpIngest } from '../../ingest/http-ingest.js';
+import { IngestIntake } from '../../ingest/intake.js';
 import { ingestMetrics, RejectionReporter, type IngestGaugeSource } from './metrics.js';
-import { MqttIngest } from './mqtt-broker.js';
+import { MqttIngest } from '../../ingest/mqtt-broker.js';
 import { startIngestProcesses, type IngestProcesses } from './processes.js';
 import { StreamPublisher } from './stream-publisher.js';
 import { existingPositionIds, existingPunchIds, IdBlocks, insertPositions, insertPunches } from './telemetry-writer.js';
-import { WsIngest } from './ws-ingest.js';
+import { WsIngest } from '../../ingest/ws-ingest.js';
 
 /**
  * Batches committing at once, each on its own connection: one fills while the other commits. Measured
@@ -29,7 +29,7 @@ const PUBLISHER_CLOSE_TIMEOUT_MS = 15_000;
  * The ingest role: MQTT (aedes on MQTT_PORT), WebSocket `/v1/ingest` and `POST /v1/ingest/gps` on the shared
  * realtime port, all through one intake and one batcher into PostgreSQL; committed rows then go to the Redis
  * streams and to device_state. With INGEST_PROCESSES > 1 the MQTT listening socket is shared with that many
- * processes in all (ingest/processes.ts), each a whole ingest node of its own.
+ * processes in all (services/ingest/processes.ts), each a whole ingest node of its own.
  */
 export const startRole: RoleStarter = async (runtime) => {
   const node = await startIngestNode(runtime, {});

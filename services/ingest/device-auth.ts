@@ -1,23 +1,8 @@
 import pg from 'pg';
-import type { Pool } from '../services/shared/db.js';
-import type { Logger } from '../services/shared/log.js';
-import { sha256 } from '../services/shared/secrets.js';
-import type { DeviceRef } from './rows.js';
-
-export interface DeviceRecord extends DeviceRef {
-  readonly kind: 'tracker' | 'attendance';
-  readonly tokenHash: string;
-}
-
-/** A live connection of a device (MQTT client or WebSocket), cut off when the device is disabled or its token rotated. */
-export interface DeviceSession {
-  device: DeviceRecord;
-  disconnect(reason: 'device_disabled' | 'token_rotated' | 'device_deleted'): void;
-}
-
-export type AuthResult =
-  | { ok: true; device: DeviceRecord }
-  | { ok: false; reason: 'unknown_token' | 'device_disabled' | 'unavailable' };
+import type { AuthResult, DeviceAuthenticator, DeviceRecord, DeviceSession } from '../../ingest/devices.js';
+import type { Pool } from '../shared/db.js';
+import type { Logger } from '../shared/log.js';
+import { sha256 } from '../shared/secrets.js';
 
 interface DeviceRow {
   id: string;
@@ -40,7 +25,7 @@ const MAX_CACHED = 200_000;
  * device that was disabled, deleted or given a new token. The notices come on a connection of their own; if it
  * drops, the cache is emptied and every live session re-checked once it is back, so a missed notice is covered.
  */
-export class DeviceDirectory {
+export class DeviceDirectory implements DeviceAuthenticator {
   private readonly cache = new Map<string, { device: DeviceRecord; expiresAt: number }>();
   private readonly loading = new Map<string, Promise<AuthResult>>();
   private readonly sessions = new Map<string, Set<DeviceSession>>();

@@ -1,9 +1,9 @@
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
-import { PgError, pgErrorCode, type Pool } from '../services/shared/db.js';
+import { PgError, pgErrorCode, type Pool } from '../shared/db.js';
 import { positionsCopyBinary } from './copy-binary.js';
-import type { PositionColumns, PunchRow } from './rows.js';
+import type { PositionColumns, PunchRow } from '../../ingest/rows.js';
 
 /**
  * Positions go in with `COPY`: PostgreSQL then writes the batch with multi-row heap inserts, about three times

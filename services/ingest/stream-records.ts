@@ -1,5 +1,5 @@
-import type { FixMeasurements, PositionRecord, PunchRecord } from '../services/shared/streams.js';
-import type { PositionColumns, PunchRow } from './rows.js';
+import type { FixMeasurements, PositionRecord, PunchRecord } from '../shared/streams.js';
+import type { PositionColumns, PunchRow } from '../../ingest/rows.js';
 
 /**
  * PositionRecord / PunchRecord JSON (services/shared/streams.ts), written field by field: ids are uuids and

@@ -1,6 +1,6 @@
-import type { Pool } from '../services/shared/db.js';
-import type { Logger } from '../services/shared/log.js';
-import type { CommittedBatch } from './batcher.js';
+import type { Pool } from '../shared/db.js';
+import type { Logger } from '../shared/log.js';
+import type { CommittedBatch } from '../../ingest/batcher.js';
 
 interface LatestState {
   tenantId: string;

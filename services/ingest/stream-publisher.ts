@@ -1,8 +1,8 @@
-import type { AppendRequest, StreamBus } from '../services/shared/bus.js';
-import type { Pool, PoolClient } from '../services/shared/db.js';
-import type { Logger } from '../services/shared/log.js';
-import { PAYLOAD_FIELD, type StreamNames } from '../services/shared/streams.js';
-import type { CommittedBatch } from './batcher.js';
+import type { AppendRequest, StreamBus } from '../shared/bus.js';
+import type { Pool, PoolClient } from '../shared/db.js';
+import type { Logger } from '../shared/log.js';
+import { PAYLOAD_FIELD, type StreamNames } from '../shared/streams.js';
+import type { CommittedBatch } from '../../ingest/batcher.js';
 import type { IngestMetrics } from './metrics.js';
 import { positionJson, punchJson, positionRowJson, punchRowJson, type PositionRow, type PunchTableRow } from './stream-records.js';
 
