@@ -15,7 +15,7 @@ import { booleanPointInPolygon, polygon as turfPolygon } from '@turf/turf';
 import { newAssetState, type AssetState } from '../services/geofence/asset-state.js';
 import { evaluateFix, type Transition } from '../services/geofence/fence-evaluator.js';
 import { FenceIndex } from '../services/geofence/fence-index.js';
-import { compileFence, type FenceRow } from '../services/geofence/fence-shapes.js';
+import { compileFence, type FenceRow } from '../services/shared/geofence/fence-shapes.js';
 import { GeofenceWorker } from '../services/geofence/geofence-worker.js';
 import { createBenchDatabase, seedBenchTenant } from './lib/bench-env.js';
 import { createServicePool, withTenant } from '../services/shared/db.js';

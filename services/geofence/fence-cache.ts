@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
 import { FenceIndex } from './fence-index.js';
-import { compileFence, type CompiledFence, type FenceRow } from './fence-shapes.js';
+import { compileFence, type CompiledFence, type FenceRow } from '../shared/geofence/fence-shapes.js';
 
 const CHANGE_CHANNEL = 'geofence_changed';
 const RELOAD_DEBOUNCE_MS = 20;

@@ -1,7 +1,7 @@
 import type { PositionRecord } from '../shared/streams.js';
 import type { AssetState } from './asset-state.js';
 import type { FenceIndex } from './fence-index.js';
-import { Side, type CompiledFence } from './fence-shapes.js';
+import { Side, type CompiledFence } from '../shared/geofence/fence-shapes.js';
 
 /** A confirmed crossing of one fence's border, dated by the fix that confirmed it. */
 export interface Transition {

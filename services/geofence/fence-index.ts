@@ -1,6 +1,6 @@
 import Flatbush from 'flatbush';
-import { degreesAround } from './geo-math.js';
-import type { CompiledFence } from './fence-shapes.js';
+import { degreesAround } from '../shared/geofence/geo-math.js';
+import type { CompiledFence } from '../shared/geofence/fence-shapes.js';
 
 /**
  * One tenant's fences in a static R-tree (flatbush) over their bounding boxes, rebuilt whenever a

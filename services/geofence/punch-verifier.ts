@@ -1,5 +1,5 @@
 import type { FenceIndex } from './fence-index.js';
-import type { CompiledFence } from './fence-shapes.js';
+import type { CompiledFence } from '../shared/geofence/fence-shapes.js';
 
 export interface PunchPosition {
   lat: number | null;

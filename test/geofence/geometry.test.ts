@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { newAssetState, parseAssetState, serializeAssetState } from '../../services/geofence/asset-state.js';
 import { evaluateFix, type Transition } from '../../services/geofence/fence-evaluator.js';
-import { MAX_FENCE_VERTICES, validateFenceShape } from '../../services/geofence/fence-geometry.js';
+import { MAX_FENCE_VERTICES, validateFenceShape } from '../../services/shared/geofence/fence-geometry.js';
 import { FenceIndex } from '../../services/geofence/fence-index.js';
-import { compileSchedule, validateSchedule } from '../../services/geofence/fence-schedule.js';
-import { compileFence, Side, type FenceRow } from '../../services/geofence/fence-shapes.js';
+import { compileSchedule, validateSchedule } from '../../services/shared/geofence/fence-schedule.js';
+import { compileFence, Side, type FenceRow } from '../../services/shared/geofence/fence-shapes.js';
 import type { PositionRecord } from '../../services/shared/streams.js';
 import { square } from './harness.js';
 

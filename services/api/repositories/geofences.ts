@@ -1,7 +1,7 @@
 import type { Queryable } from '../../shared/db.js';
-import type { FenceGeometry } from '../../geofence/fence-geometry.js';
-import type { FenceSchedule } from '../../geofence/fence-schedule.js';
-import type { FenceKind } from '../../geofence/fence-shapes.js';
+import type { FenceGeometry } from '../../shared/geofence/fence-geometry.js';
+import type { FenceSchedule } from '../../shared/geofence/fence-schedule.js';
+import type { FenceKind } from '../../shared/geofence/fence-shapes.js';
 import type { Issue } from '../errors.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';

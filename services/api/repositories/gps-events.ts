@@ -1,8 +1,8 @@
 import type { FixMeasurements } from '../../shared/streams.js';
 import type { Queryable } from '../../shared/db.js';
-import type { FenceGeometry, LonLat } from '../../geofence/fence-geometry.js';
-import { compileFence, type FenceRow } from '../../geofence/fence-shapes.js';
-import { METRES_PER_DEGREE_LAT } from '../../geofence/geo-math.js';
+import type { FenceGeometry, LonLat } from '../../shared/geofence/fence-geometry.js';
+import { compileFence, type FenceRow } from '../../shared/geofence/fence-shapes.js';
+import { METRES_PER_DEGREE_LAT } from '../../shared/geofence/geo-math.js';
 import { badReference } from '../errors.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';

@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
-import { FENCE_GEOMETRY_TYPES, MAX_FENCE_VERTICES, validateFenceShape } from '../../geofence/fence-geometry.js';
-import { validateSchedule } from '../../geofence/fence-schedule.js';
+import { FENCE_GEOMETRY_TYPES, MAX_FENCE_VERTICES, validateFenceShape } from '../../shared/geofence/fence-geometry.js';
+import { validateSchedule } from '../../shared/geofence/fence-schedule.js';
 import { badRequest, notFound, type Issue } from '../errors.js';
 import { listOf, listQuerySchema } from '../pagination.js';
 import { createGeofenceRepository, GEOFENCE_SORT_FIELDS, type Geofence, type GeofenceRepository } from '../repositories/geofences.js';
