@@ -1,14 +1,14 @@
-import { OutboxRelay } from '../shared/outbox-relay.js';
+import { OutboxRelay } from '../jobs/outbox-relay.js';
+import { PartitionMaintenance } from '../jobs/partition-maintenance.js';
 import type { RoleStarter } from '../shared/runtime.js';
 import { GEOFENCE_GROUP, GeofenceWorker } from './geofence-worker.js';
 import { StreamTrimmer } from './stream-trimmer.js';
 
-const PARTITION_MAINTENANCE_MS = 3_600_000;
-
 /**
- * The `geofence` role: evaluates fixes and verifies punches (GeofenceWorker), relays the events
- * outbox to `events:{tenant}` (one relay active per database; this one may stand by), and keeps
- * the time-series partitions ahead of time, hourly.
+ * The `geofence` role: evaluates fixes and verifies punches (GeofenceWorker) and trims the streams it
+ * consumes. It also hosts the platform's jobs (services/jobs/): the events outbox relay to
+ * `events:{tenant}` (one relay active per database; this one may stand by) and the hourly time-series
+ * partition maintenance — see docs/design.md, "Jobs".
  */
 export const startRole: RoleStarter = async (runtime) => {
   const log = runtime.log.child({ role: 'geofence' });
@@ -16,17 +16,13 @@ export const startRole: RoleStarter = async (runtime) => {
   const worker = new GeofenceWorker(runtime.config, pool, runtime.streams, log);
   const relay = new OutboxRelay(pool, runtime.bus(), log, { streams: runtime.streams, maxLen: runtime.config.STREAM_MAXLEN });
   const trimmer = new StreamTrimmer(runtime.bus(), () => [...runtime.streams.allPositionShards(), runtime.streams.punches], GEOFENCE_GROUP, log);
-  const maintainPartitions = () =>
-    pool.query('select maintain_time_partitions()').catch((err: unknown) => log.warn({ err }, 'time partition maintenance failed'));
-  const partitionTimer = setInterval(() => void maintainPartitions(), PARTITION_MAINTENANCE_MS);
-  partitionTimer.unref();
+  const partitions = new PartitionMaintenance(pool, log);
   try {
     await worker.start();
     relay.start();
     trimmer.start();
-    void maintainPartitions();
+    partitions.start();
   } catch (err) {
-    clearInterval(partitionTimer);
     await worker.close().catch(() => {});
     throw err;
   }
@@ -37,7 +33,7 @@ export const startRole: RoleStarter = async (runtime) => {
     endpoints: {},
     close: () =>
       (closing ??= (async () => {
-        clearInterval(partitionTimer);
+        partitions.close();
         await Promise.all([worker.close(), relay.close(), trimmer.close()]);
       })()),
   };

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { GeofenceWorker, type GeofenceWorkerTuning } from '../../services/geofence/geofence-worker.js';
 import { createServicePool, type Pool } from '../../services/shared/db.js';
 import { createLogger } from '../../services/shared/log.js';
-import { OutboxRelay } from '../../services/shared/outbox-relay.js';
+import { OutboxRelay } from '../../services/jobs/outbox-relay.js';
 import type { Redis } from 'ioredis';
 import { createRedis, RedisStreamBus } from '../../services/shared/redis-bus.js';
 import { PAYLOAD_FIELD, streamNames, type EventEnvelope, type PositionRecord, type PunchRecord, type StreamNames } from '../../services/shared/streams.js';

@@ -1,7 +1,7 @@
-import type { StreamBus } from './bus.js';
-import type { Pool, PoolClient } from './db.js';
-import type { Logger } from './log.js';
-import { PAYLOAD_FIELD, type EventEnvelope, type StreamNames } from './streams.js';
+import type { StreamBus } from '../shared/bus.js';
+import type { Pool, PoolClient } from '../shared/db.js';
+import type { Logger } from '../shared/log.js';
+import { PAYLOAD_FIELD, type EventEnvelope, type StreamNames } from '../shared/streams.js';
 
 /** Sent on commit by a statement-level trigger on `events` (migration 004). */
 const WAKE_CHANNEL = 'events_inserted';
