@@ -20,7 +20,7 @@ import { Redis } from 'ioredis';
 import { deleteKeysWithPrefix } from '../services/shared/redis-bus.js';
 import { loadConfig } from '../services/shared/config.js';
 import { sessionTokens } from '../services/shared/jwt.js';
-import { PAYLOAD_FIELD, streamNames, type PositionRecord, type StreamNames } from '../services/shared/streams.js';
+import { encodePosition, PAYLOAD_FIELD, recordEntries, shardKey, streamNames, type PositionRecord, type StreamNames } from '../services/shared/contracts/stream-codec.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ASSETS = 1000;
@@ -85,7 +85,8 @@ class PositionPublisher {
   constructor(private readonly redis: Redis, names: StreamNames, private readonly tenantId: string) {
     this.assets = Array.from({ length: ASSETS }, () => {
       const assetId = randomUUID();
-      return { assetId, deviceId: randomUUID(), shard: names.positionShard(names.shardOf(assetId)) };
+      const deviceId = randomUUID();
+      return { assetId, deviceId, shard: names.positionShard(names.shardOf(shardKey(assetId, deviceId))) };
     });
   }
 
@@ -109,7 +110,9 @@ class PositionPublisher {
         byShard.set(asset.shard, batch);
       }
       const pipeline = this.redis.pipeline();
-      for (const [stream, batch] of byShard) pipeline.xadd(stream, 'MAXLEN', '~', 20_000, '*', PAYLOAD_FIELD, JSON.stringify(batch));
+      for (const [stream, batch] of byShard) {
+        for (const entry of recordEntries(stream, batch.map(encodePosition))) pipeline.xadd(entry.stream, 'MAXLEN', '~', 20_000, '*', PAYLOAD_FIELD, entry.fields[PAYLOAD_FIELD]!);
+      }
       void pipeline.exec();
       this.published += due;
     }, TICK_MS);

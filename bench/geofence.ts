@@ -21,7 +21,7 @@ import { createBenchDatabase, seedBenchTenant } from './lib/bench-env.js';
 import { createServicePool, withTenant } from '../services/shared/db.js';
 import { createLogger } from '../services/shared/log.js';
 import { createRedis, RedisStreamBus } from '../services/shared/redis-bus.js';
-import { PAYLOAD_FIELD, streamNames, type PositionRecord } from '../services/shared/streams.js';
+import { encodePosition, recordEntries, shardKey, streamNames, type PositionRecord } from '../services/shared/contracts/stream-codec.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FENCE_COUNTS = [10, 1_000, 10_000];
@@ -156,16 +156,14 @@ async function benchEndToEnd(totalFixes: number) {
     const fixes = makeFixes(totalFixes, fenceRows, rand, 5_000, tenantId);
     const perShard = new Map<number, PositionRecord[]>();
     for (const fix of fixes) {
-      const shard = streams.shardOf(fix.device_id);
+      const shard = streams.shardOf(shardKey(fix.asset_id, fix.device_id));
       let list = perShard.get(shard);
       if (!list) perShard.set(shard, (list = []));
       list.push(fix);
     }
     for (const [shard, records] of perShard) {
       const entries = [];
-      for (let i = 0; i < records.length; i += 100) {
-        entries.push({ stream: streams.positionShard(shard), fields: { [PAYLOAD_FIELD]: JSON.stringify(records.slice(i, i + 100)) } });
-      }
+      for (let i = 0; i < records.length; i += 100) entries.push(...recordEntries(streams.positionShard(shard), records.slice(i, i + 100).map(encodePosition)));
       for (let i = 0; i < entries.length; i += 500) await bus.append(entries.slice(i, i + 500), 10_000_000);
     }
 

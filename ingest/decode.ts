@@ -1,3 +1,4 @@
+import type { PunchKind } from '../services/shared/contracts/domain.js';
 import {
   GpsBatchType, PunchType, PunchKindValue, int64ToNumber,
   type GpsBatchMessage, type GpsFixMessage, type PunchMessage,
@@ -35,7 +36,7 @@ export interface Fix {
 export interface Punch {
   tsMs: number;
   employeeRef: string;
-  kind: 'in' | 'out';
+  kind: PunchKind;
   lat: number | null;
   lon: number | null;
   accuracyM: number | null;

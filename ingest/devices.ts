@@ -1,8 +1,9 @@
+import type { DeviceKind } from '../services/shared/contracts/domain.js';
 import type { DeviceRef } from './rows.js';
 
 /** A device as the transports know it once its token is checked. */
 export interface DeviceRecord extends DeviceRef {
-  readonly kind: 'tracker' | 'attendance';
+  readonly kind: DeviceKind;
   readonly tokenHash: string;
 }
 

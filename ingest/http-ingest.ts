@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
 import type { Batcher } from './batcher.js';
 import type { FixRejection, PayloadFormat, RejectReason } from './decode.js';
 import type { DeviceAuthenticator } from './devices.js';
 import type { IngestIntake } from './intake.js';
-import { bearerToken, errorBody, sendJson, type ErrorIssue } from '../services/shared/uws-http.js';
+import { ApiError, badRequest, newRequestId, unauthorized, unavailable, type Issue } from '../services/shared/contracts/errors.js';
+import { bearerToken, sendError, sendJson } from '../services/shared/uws-http.js';
 
 export interface HttpIngestOptions {
   app: uWS.TemplatedApp;
@@ -20,6 +20,8 @@ interface PendingRequest {
   accepted: number;
   rejected: FixRejection[];
 }
+
+const RETRY_SOON = { 'retry-after': '1' };
 
 const REASON_TEXT: Record<RejectReason, string> = {
   undecodable: 'the body is not a GpsBatch',
@@ -53,7 +55,7 @@ export class HttpIngest {
   private onPost(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
     const token = bearerToken(req);
     const contentType = req.getHeader('content-type').toLowerCase();
-    const requestId = req.getHeader('x-request-id') || randomUUID();
+    const requestId = newRequestId();
     const pending: PendingRequest = { res, aborted: false, accepted: 0, rejected: [] };
     res.onAborted(() => { pending.aborted = true; });
     const chunks: Buffer[] = [];
@@ -67,21 +69,21 @@ export class HttpIngest {
 
   private async handle(pending: PendingRequest, token: string, contentType: string, requestId: string, size: number, body: Buffer): Promise<void> {
     const auth = await this.options.directory.authenticate(token);
-    const reply = (status: number, text: string, headers?: Record<string, string>) => {
-      if (!pending.aborted) pending.res.cork(() => sendJson(pending.res, status, text, headers));
+    const refuse = (err: ApiError, headers?: Record<string, string>) => {
+      if (!pending.aborted) pending.res.cork(() => sendError(pending.res, err, { requestId, headers }));
     };
     if (!auth.ok) {
-      if (auth.reason === 'unavailable') return reply(503, errorBody('unavailable', 'device registry unavailable', requestId), { 'retry-after': '1' });
-      return reply(401, errorBody('unauthorized', 'missing or invalid device token', requestId));
+      if (auth.reason === 'unavailable') return refuse(unavailable('device registry unavailable'), RETRY_SOON);
+      return refuse(unauthorized('missing or invalid device token'));
     }
-    if (size > this.options.maxBodyBytes) return reply(413, errorBody('bad_request', 'body too large', requestId));
+    if (size > this.options.maxBodyBytes) return refuse(new ApiError('bad_request', 'body too large', [], 413));
     const format = payloadFormat(contentType);
     if (!format) {
-      return reply(400, errorBody('bad_request', 'Content-Type must be application/x-protobuf, application/octet-stream or application/json', requestId,
+      return refuse(badRequest('Content-Type must be application/x-protobuf, application/octet-stream or application/json',
         [{ path: 'content-type', message: 'unsupported content type' }]));
     }
     if (this.closing || this.options.batcher.underPressure) {
-      return reply(503, errorBody('unavailable', 'ingest is at its backlog bound; retry shortly', requestId), { 'retry-after': '1' });
+      return refuse(unavailable('ingest is at its backlog bound; retry shortly'), RETRY_SOON);
     }
     const result = this.options.intake.gps(auth.device, body, format, 'http', this.settle, pending, 0);
     if (result.stored) {
@@ -89,10 +91,10 @@ export class HttpIngest {
       pending.rejected = result.rejected;
       return;
     }
-    const issues: ErrorIssue[] = result.reason
+    const issues: Issue[] = result.reason
       ? [{ path: 'body', message: REASON_TEXT[result.reason] }]
       : result.rejected.map((r) => ({ path: `fixes[${r.index}]`, message: `${r.reason}: ${REASON_TEXT[r.reason]}` }));
-    reply(400, errorBody('bad_request', result.reason ? REASON_TEXT[result.reason] : 'no fix in the batch is valid', requestId, issues));
+    refuse(badRequest(result.reason ? REASON_TEXT[result.reason] : 'no fix in the batch is valid', issues));
   }
 
   private readonly settle = (pending: PendingRequest, _tag: number, failedRows: number): void => {

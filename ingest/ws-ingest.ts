@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type uWS from 'uWebSockets.js';
 import type { Logger } from '../services/shared/log.js';
 import type { Batcher } from './batcher.js';
 import type { FixRejection, RejectReason } from './decode.js';
 import type { DeviceAuthenticator, DeviceRecord, DeviceSession } from './devices.js';
 import type { IngestIntake } from './intake.js';
-import { bearerToken, errorBody, sendJson } from '../services/shared/uws-http.js';
+import { unauthorized, unavailable } from '../services/shared/contracts/errors.js';
+import { bearerToken, sendError } from '../services/shared/uws-http.js';
 
 /** Frames of one socket waiting for their commit, past which new frames are answered `busy`. */
 const MAX_FRAMES_IN_FLIGHT = 256;
@@ -14,6 +14,7 @@ const MAX_BUFFERED_BYTES = 256 * 1024;
 /** Acks held for a client that reads none: past this it is closed (4008), as it will never catch up. */
 const MAX_HELD_ACKS = 10_000;
 export const WS_CLOSE_DEVICE_REVOKED = 4001;
+const RETRY_SOON = { 'retry-after': '1' };
 export const WS_CLOSE_SLOW_READER = 4008;
 
 /**
@@ -85,15 +86,15 @@ export class WsIngest {
         let aborted = false;
         res.onAborted(() => { aborted = true; });
         if (this.closing) {
-          sendJson(res, 503, errorBody('unavailable', 'shutting down', randomUUID()));
+          sendError(res, unavailable('shutting down'));
           return;
         }
         void directory.authenticate(token).then((result) => {
           if (aborted) return;
           res.cork(() => {
             if (result.ok) res.upgrade<WsUserData>({ device: result.device }, key, protocol, extensions, context);
-            else if (result.reason === 'unavailable') sendJson(res, 503, errorBody('unavailable', 'device registry unavailable', randomUUID()), { 'retry-after': '1' });
-            else sendJson(res, 401, errorBody('unauthorized', 'missing or invalid device token', randomUUID()));
+            else if (result.reason === 'unavailable') sendError(res, unavailable('device registry unavailable'), { headers: RETRY_SOON });
+            else sendError(res, unauthorized('missing or invalid device token'));
           });
         });
       },

@@ -5,7 +5,8 @@ import { loadConfig, type Config } from './shared/config.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { migrate } from './shared/migrate.js';
 import { ROLE_NAMES, availableRoles, startPlatform, type RoleName } from './start.js';
-import { createTenant, updateTenant, PLANS } from './shared/tenants.js';
+import { PLANS } from './shared/contracts/domain.js';
+import { createTenant, updateTenant } from './shared/tenants.js';
 
 const HELP = `fieldops — real-time telemetry and operations for field-service companies
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Type, type Static, type TProperties, type TSchema } from '@fastify/type-provider-typebox';
 import type { Queryable } from '../shared/db.js';
-import { badRequest } from './errors.js';
+import { badRequest } from '../shared/contracts/errors.js';
 import { StringEnum } from './schemas.js';
 import { SqlParams } from './sql.js';
 

@@ -1,4 +1,5 @@
-import { Type, type TSchema } from '@fastify/type-provider-typebox';
+import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
+import type { ErrorBody } from '../shared/contracts/errors.js';
 
 /** Building blocks for route schemas, so that every resource documents the same things the same way. */
 
@@ -25,7 +26,23 @@ export const NoContent = Type.Null({ description: 'No content' });
 export const StringEnum = <const T extends readonly string[]>(values: T, options: { description?: string } = {}) =>
   Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
 
-/** `?from=&to=` (ISO 8601), the time-range filter of every time-based list (DESIGN section 6). */
+/** The error set's body (services/shared/contracts/errors.ts) as a schema, for the OpenAPI document. */
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      request_id: Type.String(),
+      issues: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
+    }),
+  },
+  { description: 'Every error, with the status matching `code`' },
+);
+// Fails the build when the schema and the contract's ErrorBody drift apart.
+const errorBodyMatchesSchema: Static<typeof ErrorResponse> = {} as ErrorBody;
+void errorBodyMatchesSchema;
+
+/** `?from=&to=` (ISO 8601), the time-range filter of every time-based list (docs/design.md, "REST API"). */
 export const TimeRangeQuery = {
   from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive start, ISO 8601' })),
   to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive end, ISO 8601' })),

@@ -1,4 +1,4 @@
-import type { PositionRecord } from '../shared/streams.js';
+import type { PositionRecord } from '../shared/contracts/stream-codec.js';
 import type { AssetState } from './asset-state.js';
 import type { FenceIndex } from './fence-index.js';
 import { Side, type CompiledFence } from '../shared/geofence/fence-shapes.js';

@@ -1,17 +1,16 @@
-import type { NewEvent } from './event-writer.js';
+import type { GeofenceEventData, NewEvent } from '../shared/contracts/events.js';
+import { shardKey } from '../shared/contracts/stream-codec.js';
 import type { Transition } from './fence-evaluator.js';
 
-export const GEOFENCE_EVENT_TYPES = ['asset.geofence_entered', 'asset.geofence_exited', 'asset.geofence_breach'] as const;
-
 /**
- * The events of one transition (DESIGN section 7): entered or exited, plus a breach for a
+ * The events of one transition (docs/design.md, "Events"): entered or exited, plus a breach for a
  * `restricted` fence either way. The idempotency key names the fence, the asset (or device), the
  * confirming fix's time and the direction, so a re-evaluated stream entry writes nothing new.
  */
 export function transitionEvents({ fence, entered, fix }: Transition): NewEvent[] {
   const direction = entered ? 'entered' : 'exited';
   const occurredAt = new Date(fix.ts_ms).toISOString();
-  const data = {
+  const data: GeofenceEventData = {
     asset_id: fix.asset_id,
     device_id: fix.device_id,
     geofence_id: fence.id,
@@ -23,9 +22,9 @@ export function transitionEvents({ fence, entered, fix }: Transition): NewEvent[
     accuracy_m: fix.accuracy_m,
     speed_mps: fix.speed_mps,
   };
-  const key = `geofence:${fence.id}:${fix.asset_id ?? fix.device_id}:${fix.ts_ms}:${direction}`;
+  const key = `geofence:${fence.id}:${shardKey(fix.asset_id, fix.device_id)}:${fix.ts_ms}:${direction}`;
   const base = { tenantId: fix.tenant_id, occurredAt, assetId: fix.asset_id, deviceId: fix.device_id, geofenceId: fence.id };
-  const events: NewEvent[] = [{ ...base, type: `asset.geofence_${direction}`, data, idempotencyKey: key }];
+  const events: NewEvent[] = [{ ...base, type: entered ? 'asset.geofence_entered' : 'asset.geofence_exited', data, idempotencyKey: key }];
   if (fence.kind === 'restricted') {
     events.push({ ...base, type: 'asset.geofence_breach', data: { ...data, direction }, idempotencyKey: `${key}:breach` });
   }

@@ -5,7 +5,7 @@ import type { Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
 import { createRedis } from '../shared/redis-bus.js';
 import { createStreamBus } from '../shared/runtime.js';
-import type { StreamNames } from '../shared/streams.js';
+import type { StreamNames } from '../shared/contracts/stream-codec.js';
 import { FenceCache } from './fence-cache.js';
 import { PositionEvaluator, type PositionEvaluatorOptions } from './position-evaluator.js';
 import { PunchWorker } from './punch-worker.js';

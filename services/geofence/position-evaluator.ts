@@ -1,17 +1,18 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { StreamBus, StreamEntry } from '../shared/bus.js';
 import type { Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
-import type { PositionRecord, StreamNames } from '../shared/streams.js';
+import { decodePositions, warnMalformed, type PositionRecord, type StreamNames } from '../shared/contracts/stream-codec.js';
 import { assetKey, newAssetState, type AssetState } from './asset-state.js';
 import { AssetStateStore } from './asset-state-store.js';
-import { insertEvents, type NewEvent } from './event-writer.js';
+import type { NewEvent } from '../shared/contracts/events.js';
+import { insertEvents } from '../shared/outbox.js';
 import type { FenceCache } from './fence-cache.js';
 import { evaluateFix, type Transition } from './fence-evaluator.js';
 import { transitionEvents } from './geofence-events.js';
 import { geofenceMetrics } from './metrics.js';
 import { ShardLeases } from './shard-leases.js';
-import { isPositionRecord, recordsOf, sleep } from './stream-records.js';
 
 export interface PositionEvaluatorOptions {
   group: string;
@@ -194,7 +195,7 @@ export class PositionEvaluator {
       if (shard === undefined || !this.states.has(shard)) continue; // lease lost meanwhile: the new owner replays them
       const w: ShardWork = { shard, stream, ids: entries.map((e) => e.id), touched: new Map() };
       work.push(w);
-      fixes.push({ work: w, records: recordsOf<PositionRecord>(entries, this.deps.log, isPositionRecord) });
+      fixes.push({ work: w, records: decodePositions(entries, warnMalformed(this.deps.log)) });
     }
     if (work.length === 0) return;
     const endTimer = this.metrics.batchSeconds.startTimer();

@@ -1,13 +1,14 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { StreamBus, StreamEntry } from '../shared/bus.js';
 import { withTransaction, type Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
-import type { PunchRecord, StreamNames } from '../shared/streams.js';
-import { insertEvents, type NewEvent } from './event-writer.js';
+import { decodePunches, warnMalformed, type StreamNames } from '../shared/contracts/stream-codec.js';
+import type { NewEventOf } from '../shared/contracts/events.js';
+import { insertEvents } from '../shared/outbox.js';
 import type { FenceCache } from './fence-cache.js';
 import { geofenceMetrics } from './metrics.js';
 import { createPunchRepository } from './punch-repository.js';
 import { verifyPunch } from './punch-verifier.js';
-import { isPunchRecord, recordsOf, sleep } from './stream-records.js';
 
 export interface PunchWorkerOptions {
   group: string;
@@ -64,9 +65,9 @@ export class PunchWorker {
   }
 
   private async processEntries(entries: StreamEntry[]): Promise<void> {
-    const punches = recordsOf<PunchRecord>(entries, this.deps.log, isPunchRecord);
+    const punches = decodePunches(entries, warnMalformed(this.deps.log));
     await this.deps.fences.ensure(punches.map((p) => p.tenant_id));
-    const events: NewEvent[] = [];
+    const events: NewEventOf<'employee.punched_in' | 'employee.punched_out'>[] = [];
     const inserted = await withTransaction(this.deps.pool, async (db) => {
       const repository = createPunchRepository(db);
       const employeeIds = await repository.resolveEmployees(punches.map((p) => ({ tenantId: p.tenant_id, ref: p.employee_ref })));

@@ -1,3 +1,4 @@
+import type { DeviceKind } from '../shared/contracts/domain.js';
 import pg from 'pg';
 import type { AuthResult, DeviceAuthenticator, DeviceRecord, DeviceSession } from '../../ingest/devices.js';
 import type { Pool } from '../shared/db.js';
@@ -7,7 +8,7 @@ import { sha256 } from '../shared/secrets.js';
 interface DeviceRow {
   id: string;
   tenant_id: string;
-  kind: 'tracker' | 'attendance';
+  kind: DeviceKind;
   token_hash: Buffer;
   asset_id: string | null;
   site_id: string | null;

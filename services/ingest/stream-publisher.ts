@@ -1,10 +1,12 @@
 import type { AppendRequest, StreamBus } from '../shared/bus.js';
 import type { Pool, PoolClient } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
-import { PAYLOAD_FIELD, type StreamNames } from '../shared/streams.js';
+import {
+  encodePositionAt, encodePunch, PositionEntries, positionEntries, punchEntries, recordEntries, type StreamNames,
+} from '../shared/contracts/stream-codec.js';
 import type { CommittedBatch } from '../../ingest/batcher.js';
+import { positionOfGapRow, punchOfGapRow, type PositionGapRow, type PunchGapRow } from './gap-rows.js';
 import type { IngestMetrics } from './metrics.js';
-import { positionJson, punchJson, positionRowJson, punchRowJson, type PositionRow, type PunchTableRow } from './stream-records.js';
 
 export interface StreamPublisherOptions {
   bus: StreamBus;
@@ -30,15 +32,13 @@ interface Gap {
   last_id: string;
 }
 
-// Records per stream entry: bounds the size of one entry (and of a consumer's parse) when flushes coalesce.
-const RECORDS_PER_ENTRY = 500;
 const REPLAY_CHUNK_IDS = 5000;
 // Any constant, as long as every ingest node uses the same one: one node replays gaps at a time.
 const CATCH_UP_LOCK = 0x66_6f_67_70; // "fogp"
 
 /**
  * Appends committed rows to the Redis streams, after the commit and off its path: positions to their shard
- * (`positions:{shardOf(asset ?? device)}`), punches to `punches`, field `p` = a JSON array of records.
+ * (`positions:{shardOf(shardKey(asset, device))}`), punches to `punches`, field `p` = a JSON array of records.
  *
  * One worker runs the queue, so entries keep commit order per shard. When an append fails (Redis down or too
  * slow), the committed id range is written to `stream_gaps` and the publisher turns "degraded": later batches go
@@ -218,8 +218,8 @@ export class StreamPublisher {
       const upTo = Math.min(last, first + REPLAY_CHUNK_IDS - 1);
       const { rows } = await db.query(`select * from ${fn}($1, $2)`, [first, upTo]);
       const entries = gap.stream === 'positions'
-        ? replayPositionEntries(rows as PositionRow[], this.options.streams, this.options.positionMaxLen)
-        : chunkEntries(this.options.streams.punches, (rows as PunchTableRow[]).map(punchRowJson));
+        ? positionEntries(this.options.streams, (rows as PositionGapRow[]).map(positionOfGapRow), this.options.positionMaxLen)
+        : punchEntries(this.options.streams, (rows as PunchGapRow[]).map(punchOfGapRow));
       if (entries.length > 0) await this.append(entries);
       this.options.metrics.streamReplayed.inc({ stream: gap.stream }, rows.length);
       await db.query('begin');
@@ -251,50 +251,28 @@ export class StreamPublisher {
   }
 }
 
+/** The entries of committed batches: positions by shard (in commit order within each), punches to `punches`. */
 function liveEntries(batches: CommittedBatch[], streams: StreamNames, positionMaxLen: number): AppendRequest[] {
-  const byShard = new Map<number, string[]>();
+  const positions = new PositionEntries(streams, positionMaxLen);
   const punches: string[] = [];
   for (const batch of batches) {
     const p = batch.positions;
     const ids = batch.positionIds;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
-      if (id === null) continue;
-      const shard = streams.shardOf(p.assetId[i] ?? p.deviceId[i]!);
-      let list = byShard.get(shard);
-      if (!list) byShard.set(shard, (list = []));
-      list.push(positionJson(p, i, id));
+      if (id !== null) positions.add(p.assetId[i], p.deviceId[i], encodePositionAt(p, i, id));
     }
     for (let i = 0; i < batch.punchIds.length; i++) {
       const id = batch.punchIds[i];
-      if (id !== null && id !== undefined) punches.push(punchJson(batch.punches[i]!, id));
+      if (id === null || id === undefined) continue;
+      const row = batch.punches[i]!;
+      punches.push(encodePunch({
+        id, tenant_id: row.tenantId, device_id: row.deviceId, site_id: row.siteId, ts_ms: row.tsMs,
+        employee_ref: row.employeeRef, kind: row.kind, lat: row.lat, lon: row.lon, accuracy_m: row.accuracyM,
+      }));
     }
   }
-  const entries: AppendRequest[] = [];
-  for (const [shard, records] of byShard) entries.push(...chunkEntries(streams.positionShard(shard), records, positionMaxLen));
-  entries.push(...chunkEntries(streams.punches, punches));
-  return entries;
-}
-
-function replayPositionEntries(rows: PositionRow[], streams: StreamNames, positionMaxLen: number): AppendRequest[] {
-  const byShard = new Map<number, string[]>();
-  for (const row of rows) {
-    const shard = streams.shardOf(row.asset_id ?? row.device_id);
-    let list = byShard.get(shard);
-    if (!list) byShard.set(shard, (list = []));
-    list.push(positionRowJson(row));
-  }
-  const entries: AppendRequest[] = [];
-  for (const [shard, records] of byShard) entries.push(...chunkEntries(streams.positionShard(shard), records, positionMaxLen));
-  return entries;
-}
-
-function chunkEntries(stream: string, records: string[], maxLen?: number): AppendRequest[] {
-  const entries: AppendRequest[] = [];
-  for (let i = 0; i < records.length; i += RECORDS_PER_ENTRY) {
-    entries.push({ stream, maxLen, fields: { [PAYLOAD_FIELD]: `[${records.slice(i, i + RECORDS_PER_ENTRY).join(',')}]` } });
-  }
-  return entries;
+  return [...positions.entries(), ...recordEntries(streams.punches, punches)];
 }
 
 function idRange(idLists: (string | null)[][]): [number, number] | null {

@@ -1,7 +1,8 @@
 import type { StreamBus } from '../shared/bus.js';
 import type { Pool, PoolClient } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
-import { PAYLOAD_FIELD, type EventEnvelope, type StreamNames } from '../shared/streams.js';
+import type { EventEnvelope, EventType } from '../shared/contracts/events.js';
+import { eventEntry, type StreamNames } from '../shared/contracts/stream-codec.js';
 
 /** Sent on commit by a statement-level trigger on `events` (migration 004). */
 const WAKE_CHANNEL = 'events_inserted';
@@ -27,13 +28,13 @@ export interface OutboxRelayOptions {
 interface EventRow {
   id: string;
   tenant_id: string;
-  type: string;
+  type: EventType;
   occurred_at: Date;
   data: Record<string, unknown>;
 }
 
 /**
- * The outbox relay (DESIGN section 2): moves `events` rows not yet published to `events:{tenant}`
+ * The outbox relay (docs/design.md, "Events outbox"): moves `events` rows not yet published to `events:{tenant}`
  * in id order, then records each row's stream id. Exactly one relay is active per database — the
  * session holding an advisory lock; the others stand by and take over when that session ends. It is
  * woken by NOTIFY on insert and polls as a fallback. XADD goes through `appendOnce` keyed by the
@@ -148,14 +149,14 @@ export class OutboxRelay {
     if (rows.length === 0) return 0;
     const streamIds = await this.bus.appendOnce(
       rows.map((row) => {
-        const envelope: EventEnvelope = {
+        const envelope = {
           id: row.id,
           event: row.type,
           tenant_id: row.tenant_id,
           occurred_at: row.occurred_at.toISOString(),
           data: row.data,
-        };
-        return { stream: this.options.streams.events(row.tenant_id), fields: { [PAYLOAD_FIELD]: JSON.stringify(envelope) }, onceKey: `event:${row.id}` };
+        } as EventEnvelope;
+        return { ...eventEntry(this.options.streams, envelope), onceKey: `event:${row.id}` };
       }),
       this.options.maxLen,
       this.onceTtlS,

@@ -1,9 +1,10 @@
-import type { StreamBus } from '../shared/bus.js';
+import type { StreamBus, StreamEntry } from '../shared/bus.js';
 import { withTenant, type Pool } from '../shared/db.js';
-import { PAYLOAD_FIELD, type EventEnvelope, type StreamNames } from '../shared/streams.js';
+import type { EventType } from '../shared/contracts/events.js';
+import { decodeEvent, type StreamNames } from '../shared/contracts/stream-codec.js';
 import { eventMessage } from './live-protocol.js';
 import type { QueuedEvent } from './live-socket.js';
-import { compareStreamIds, parseStreamId } from './stream-ids.js';
+import { compareStreamIds, parseStreamId } from '../shared/stream-ids.js';
 
 export interface ReplaySources {
   bus: StreamBus;
@@ -41,7 +42,7 @@ export function eventReplay(sources: ReplaySources): EventReplay {
       const entries = await sources.bus.range(stream, `(${cursor}`, '+', pageSize);
       const page: QueuedEvent[] = [];
       for (const entry of entries) {
-        const message = messageOfEntry(tenantId, entry.id, entry.fields[PAYLOAD_FIELD]);
+        const message = messageOfEntry(tenantId, entry);
         if (message) page.push({ id: entry.id, message });
       }
       if (page.length > 0) yield page;
@@ -52,21 +53,14 @@ export function eventReplay(sources: ReplaySources): EventReplay {
 }
 
 /** The message of one `events:{tenant}` entry, or null when it is not a well-formed envelope of that tenant. */
-export function messageOfEntry(tenantId: string, streamId: string, payload: string | undefined): string | null {
-  if (!payload) return null;
-  let envelope: EventEnvelope;
-  try {
-    envelope = JSON.parse(payload) as EventEnvelope;
-  } catch {
-    return null;
-  }
-  if (envelope?.tenant_id !== tenantId || typeof envelope.event !== 'string') return null;
-  return eventMessage(streamId, envelope);
+export function messageOfEntry(tenantId: string, entry: StreamEntry): string | null {
+  const envelope = decodeEvent(entry, tenantId);
+  return envelope && eventMessage(entry.id, envelope);
 }
 
 interface EventRow {
   stream_id: string;
-  type: string;
+  type: EventType;
   tenant_id: string;
   occurred_at: Date;
   data: Record<string, unknown>;

@@ -1,7 +1,7 @@
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import type { StreamEntry } from '../shared/bus.js';
 import type { Logger } from '../shared/log.js';
-import { PAYLOAD_FIELD, type PositionRecord } from '../shared/streams.js';
+import type { PositionRecord } from '../shared/contracts/stream-codec.js';
 import type { EventReplay } from './event-replay.js';
 import { messageOfEntry } from './event-replay.js';
 import { BadRequest, CloseCode, CloseReason, errorMessage, parseClientRequest, type ClientRequest } from './live-protocol.js';
@@ -209,7 +209,7 @@ export class LiveHub implements LiveSink {
     const fanout = this.tenants.get(tenantId)?.fanout;
     if (!fanout) return;
     for (const entry of entries) {
-      const message = messageOfEntry(tenantId, entry.id, entry.fields[PAYLOAD_FIELD]);
+      const message = messageOfEntry(tenantId, entry);
       if (message) fanout.publishEvent(entry.id, message);
       else this.options.log.warn({ tenantId, id: entry.id }, 'event stream entry is not an envelope of its tenant; skipped');
     }

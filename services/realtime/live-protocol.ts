@@ -2,8 +2,9 @@
  * The live socket's messages (DESIGN section 5): what dispatchers send, and what they are sent.
  * Server messages are built as strings once and handed to uWebSockets.js for every subscriber.
  */
-import type { EventEnvelope, PositionRecord } from '../shared/streams.js';
-import { formatStreamId, parseStreamId } from './stream-ids.js';
+import type { EventEnvelope } from '../shared/contracts/events.js';
+import { shardKey, type PositionRecord } from '../shared/contracts/stream-codec.js';
+import { formatStreamId, parseStreamId } from '../shared/stream-ids.js';
 
 export type Channel = 'positions' | 'events';
 const CHANNELS: readonly Channel[] = ['positions', 'events'];
@@ -94,8 +95,8 @@ export function insideBBox([minLon, minLat, maxLon, maxLat]: BBox, lon: number, 
   return minLon <= maxLon ? lon >= minLon && lon <= maxLon : lon >= minLon || lon <= maxLon;
 }
 
-/** The key positions are conflated and asset-filtered by: the asset, or the device when it has none. */
-export const assetKeyOf = (record: PositionRecord): string => record.asset_id ?? record.device_id;
+/** The key positions are conflated and asset-filtered by: the stream's shard key (the asset, or the device without one). */
+export const assetKeyOf = (record: PositionRecord): string => shardKey(record.asset_id, record.device_id);
 
 export function positionMessage(record: PositionRecord): string {
   return JSON.stringify({

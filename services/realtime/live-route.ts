@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import uWS, { type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from '../shared/log.js';
 import type { LiveAccess } from './live-auth.js';
 import type { LiveHub } from './live-hub.js';
 import { newLiveSocket, type LiveSocket } from './live-socket.js';
-import { bearerToken, errorBody, sendJson } from '../shared/uws-http.js';
+import { internalError, unavailable, type ApiError } from '../shared/contracts/errors.js';
+import { bearerToken, sendError } from '../shared/uws-http.js';
 
 export interface LiveRouteOptions {
   hub: LiveHub;
@@ -37,7 +37,7 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
       const bearer = bearerToken(req);
       let aborted = false;
       res.onAborted(() => (aborted = true));
-      if (!hub.accepting) return refuse(res, 503, 'unavailable', 'server shutting down');
+      if (!hub.accepting) return refuse(res, unavailable('server shutting down'));
 
       void (async () => {
         let access: LiveAccess;
@@ -45,22 +45,22 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
           access = await options.authorize(bearer);
         } catch (err) {
           log.error({ err }, 'live upgrade: authentication failed');
-          if (!aborted) refuse(res, 500, 'internal', 'internal error');
+          if (!aborted) refuse(res, internalError());
           return;
         }
         if (aborted) return;
-        if (!access.ok) return refuse(res, access.status, access.code, access.message);
+        if (!access.ok) return refuse(res, access.error);
         const { tenantId, userId } = access.principal;
         try {
           await hub.hold(tenantId);
         } catch (err) {
           log.error({ err, tenantId }, 'live upgrade: could not follow the tenant events');
-          if (!aborted) refuse(res, 503, 'unavailable', 'events stream unavailable');
+          if (!aborted) refuse(res, unavailable('events stream unavailable'));
           return;
         }
         if (aborted || !hub.accepting) {
           hub.release(tenantId);
-          if (!aborted) refuse(res, 503, 'unavailable', 'server shutting down');
+          if (!aborted) refuse(res, unavailable('server shutting down'));
           return;
         }
         const socket = newLiveSocket(tenantId, userId, access.expiresAtMs, access.principal.kind === 'api_key' ? bearer : null);
@@ -75,7 +75,6 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
   });
 }
 
-function refuse(res: HttpResponse, status: number, code: string, message: string): void {
-  const headers: Record<string, string> = status === 401 ? { 'www-authenticate': 'Bearer' } : {};
-  res.cork(() => sendJson(res, status, errorBody(code, message, randomUUID()), headers, true));
+function refuse(res: HttpResponse, err: ApiError): void {
+  res.cork(() => sendError(res, err, { closeConnection: true }));
 }

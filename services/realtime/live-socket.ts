@@ -1,5 +1,5 @@
 import type { WebSocket } from 'uWebSockets.js';
-import type { PositionRecord } from '../shared/streams.js';
+import type { PositionRecord } from '../shared/contracts/stream-codec.js';
 import type { BBox } from './live-protocol.js';
 
 export interface PositionFilter {

@@ -1,7 +1,7 @@
 import type { StreamBatch, StreamBus, StreamEntry } from '../shared/bus.js';
 import type { Logger } from '../shared/log.js';
-import { PAYLOAD_FIELD, type PositionRecord, type StreamNames } from '../shared/streams.js';
-import { compareStreamIds } from './stream-ids.js';
+import { decodePositions, warnMalformed, type OnMalformed, type PositionRecord, type StreamNames } from '../shared/contracts/stream-codec.js';
+import { compareStreamIds } from '../shared/stream-ids.js';
 
 /** Where the reader hands what it reads. */
 export interface LiveSink {
@@ -39,11 +39,13 @@ export class LiveStreamReader {
   private loop: Promise<void> | null = null;
   private closing = false;
   private lastErrorLogMs = 0;
+  private readonly onMalformed: OnMalformed;
 
   constructor(private readonly options: StreamReaderOptions) {
     this.blockMs = options.blockMs ?? 200;
     this.count = options.count ?? 1000;
     this.bus = options.createBus();
+    this.onMalformed = warnMalformed(options.log);
   }
 
   async start(sink: LiveSink): Promise<void> {
@@ -130,7 +132,7 @@ export class LiveStreamReader {
     const lastId = entries[entries.length - 1]!.id;
     if (stream in this.positionCursors) {
       this.positionCursors[stream] = lastId;
-      if (sink.hasSockets()) sink.dispatchPositions(this.parsePositions(entries));
+      if (sink.hasSockets()) sink.dispatchPositions(decodePositions(entries, this.onMalformed));
       return;
     }
     const tenantId = this.tenantOfStream.get(stream);
@@ -143,18 +145,6 @@ export class LiveStreamReader {
     sink.dispatchEvents(tenantId, fresh);
   }
 
-  private parsePositions(entries: StreamEntry[]): PositionRecord[] {
-    const records: PositionRecord[] = [];
-    for (const entry of entries) {
-      try {
-        const batch = JSON.parse(entry.fields[PAYLOAD_FIELD] ?? '[]') as PositionRecord[];
-        for (const record of batch) records.push(record);
-      } catch {
-        this.options.log.warn({ id: entry.id }, 'position stream entry is not JSON; skipped');
-      }
-    }
-    return records;
-  }
 
   /** Idempotent: stops the loop (the pending read is cut by closing its connection). */
   async close(): Promise<void> {

@@ -1,9 +1,9 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import type { PositionRecord } from '../shared/streams.js';
+import type { PositionRecord } from '../shared/contracts/stream-codec.js';
 import { assetKeyOf, insideBBox, positionMessage } from './live-protocol.js';
 import type { LiveSocket, PositionFilter } from './live-socket.js';
 import type { LiveMetrics } from './metrics.js';
-import { compareStreamIds } from './stream-ids.js';
+import { compareStreamIds } from '../shared/stream-ids.js';
 
 /** `ws.send` result when uWebSockets.js skipped the message because the socket's buffer is full. */
 const SEND_DROPPED = 2;

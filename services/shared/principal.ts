@@ -1,9 +1,9 @@
+import type { Plan } from './contracts/domain.js';
 import type { Pool } from './db.js';
 import { withTenant } from './db.js';
 import type { SessionTokens } from './jwt.js';
 import { apiKeyTenant, isApiKey, sha256 } from './secrets.js';
 
-export type Plan = 'starter' | 'team' | 'unlimited';
 
 /** Who is calling: a user's session (JWT) or an API key, always bound to one tenant. */
 export interface Principal {
@@ -17,8 +17,6 @@ export interface Principal {
   plan?: Plan;
   addons?: string[];
 }
-
-export const hasApiAccess = (plan: Plan, addons: readonly string[]): boolean => plan === 'unlimited' || addons.includes('api');
 
 export interface Authenticator {
   /** The principal of a bearer token, or null when the token is bad, expired, revoked or unknown. */

@@ -4,7 +4,7 @@ import { createServicePool } from './db.js';
 import type { Logger } from './log.js';
 import type { StreamBus } from './bus.js';
 import { RedisStreamBus } from './redis-bus.js';
-import { streamNames, type StreamNames } from './streams.js';
+import { streamNames, type StreamNames } from './contracts/stream-codec.js';
 import { UwsServer } from './uws-server.js';
 
 /**

@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { inTransaction, setTenant, type Queryable } from './db.js';
 import { hashPassword } from './secrets.js';
-import type { Plan } from './principal.js';
-
-export const PLANS: readonly Plan[] = ['starter', 'team', 'unlimited'];
-export const ADDONS = ['api'] as const;
+import { ADDONS, PLANS, type Plan } from './contracts/domain.js';
 
 export interface Organization {
   id: string;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GeofenceWorker } from '../../services/geofence/geofence-worker.js';
+import { encodePosition, PAYLOAD_FIELD, recordEntries, shardKey } from '../../services/shared/contracts/stream-codec.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createAsset, createDevice, createOrg, type TestOrg } from '../support/factories.js';
 import { GeofenceHarness, insertFence, square, waitFor, type FenceInput } from './harness.js';
@@ -160,10 +161,10 @@ describe('robustness', () => {
     const { id, lon } = await place({ geometry: (x) => ({ type: 'Polygon', coordinates: [square(x, LAT, 0.001)] }) });
     const t = await tracker();
     const [first, second, third] = t.fixes([[lon, LAT], [lon, LAT], [lon, LAT]]);
-    const stream = h.streams.positionShard(h.streams.shardOf(t.assetId!));
+    const stream = h.streams.positionShard(h.streams.shardOf(shardKey(t.assetId, t.deviceId)));
     await h.bus.append([
-      { stream, fields: { p: 'not json' } },
-      { stream, fields: { p: JSON.stringify([{ ...first, tenant_id: 'nobody' }, { ...first, lat: 123 }]) } },
+      { stream, fields: { [PAYLOAD_FIELD]: 'not json' } },
+      ...recordEntries(stream, [encodePosition({ ...first!, tenant_id: 'nobody' }), encodePosition({ ...first!, lat: 123 })]),
     ], 100_000);
     await drive([first!, second!, third!]);
     expect((await transitionsOf(id)).map((e) => e.type)).toEqual(['asset.geofence_entered']);

@@ -5,7 +5,7 @@ import { MAX_FENCE_VERTICES, validateFenceShape } from '../../services/shared/ge
 import { FenceIndex } from '../../services/geofence/fence-index.js';
 import { compileSchedule, validateSchedule } from '../../services/shared/geofence/fence-schedule.js';
 import { compileFence, Side, type FenceRow } from '../../services/shared/geofence/fence-shapes.js';
-import type { PositionRecord } from '../../services/shared/streams.js';
+import type { PositionRecord } from '../../services/shared/contracts/stream-codec.js';
 import { square } from './harness.js';
 
 const issuesOf = (geometry: unknown, radius?: unknown, width?: unknown) => {

@@ -7,7 +7,10 @@ import { createLogger } from '../../services/shared/log.js';
 import { OutboxRelay } from '../../services/jobs/outbox-relay.js';
 import type { Redis } from 'ioredis';
 import { createRedis, RedisStreamBus } from '../../services/shared/redis-bus.js';
-import { PAYLOAD_FIELD, streamNames, type EventEnvelope, type PositionRecord, type PunchRecord, type StreamNames } from '../../services/shared/streams.js';
+import type { EventEnvelope } from '../../services/shared/contracts/events.js';
+import {
+  decodeEvent, positionEntries, punchEntries, streamNames, type PositionRecord, type PunchRecord, type StreamNames,
+} from '../../services/shared/contracts/stream-codec.js';
 import type { TestDatabase } from '../support/database.js';
 import { asTenant } from '../support/factories.js';
 
@@ -44,21 +47,13 @@ export class GeofenceHarness {
     return relay;
   }
 
-  /** XADDs fixes as ingest does: one entry per shard with the JSON array of that shard's records. */
+  /** XADDs fixes as ingest does, through the stream codec: entries per shard holding that shard's records. */
   async publishFixes(fixes: PositionRecord[]): Promise<void> {
-    const byShard = new Map<number, PositionRecord[]>();
-    for (const fix of fixes) {
-      const shard = this.streams.shardOf(fix.asset_id ?? fix.device_id);
-      byShard.set(shard, [...(byShard.get(shard) ?? []), fix]);
-    }
-    await this.bus.append(
-      [...byShard].map(([shard, records]) => ({ stream: this.streams.positionShard(shard), fields: { [PAYLOAD_FIELD]: JSON.stringify(records) } })),
-      100_000,
-    );
+    await this.bus.append(positionEntries(this.streams, fixes), 100_000);
   }
 
   async publishPunches(punches: PunchRecord[]): Promise<void> {
-    await this.bus.append([{ stream: this.streams.punches, fields: { [PAYLOAD_FIELD]: JSON.stringify(punches) } }], 100_000);
+    await this.bus.append(punchEntries(this.streams, punches), 100_000);
   }
 
   fix(at: { tenantId: string; deviceId: string; assetId?: string | null; lon: number; lat: number; tsMs: number; accuracyM?: number }): PositionRecord {
@@ -100,9 +95,13 @@ export class GeofenceHarness {
   }
 
   /** The envelopes in `events:{tenant}`, oldest first. */
-  async streamedEvents(tenantId: string): Promise<(EventEnvelope & { streamId: string })[]> {
+  async streamedEvents(tenantId: string): Promise<StreamedEvent[]> {
     const entries = await this.bus.range(this.streams.events(tenantId), '-', '+', 100_000);
-    return entries.map((e) => ({ ...(JSON.parse(e.fields[PAYLOAD_FIELD]!) as EventEnvelope), streamId: e.id }));
+    return entries.map((e) => {
+      const envelope = decodeEvent(e, tenantId);
+      if (!envelope) throw new Error(`entry ${e.id} of events:${tenantId} does not match the stream contract`);
+      return { ...envelope, data: envelope.data as Record<string, unknown>, streamId: e.id };
+    });
   }
 
   /** Waits until every event row of the tenant is published. */
@@ -134,6 +133,12 @@ export class GeofenceHarness {
     redis.disconnect();
     await this.pool.end();
   }
+}
+
+/** An event as read back from `events:{tenant}`, its data loosely typed for assertions. */
+export interface StreamedEvent extends Omit<EventEnvelope, 'data'> {
+  data: Record<string, unknown>;
+  streamId: string;
 }
 
 export interface EventRow {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PAYLOAD_FIELD } from '../../services/shared/streams.js';
+import { eventEntry } from '../../services/shared/contracts/stream-codec.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createOrg, type TestOrg } from '../support/factories.js';
 import { GeofenceHarness, waitFor } from './harness.js';
@@ -63,7 +63,10 @@ describe('outbox relay', () => {
     const [id] = await writeEvents(1);
     // The crashed relay's XADD: done through appendOnce with the event's once-key, row left unmarked.
     const [firstStreamId] = await h.bus.appendOnce(
-      [{ stream: h.streams.events(org.id), fields: { [PAYLOAD_FIELD]: JSON.stringify({ id, event: 'work_order.created' }) }, onceKey: `event:${id}` }],
+      [{
+        ...eventEntry(h.streams, { id: id!, event: 'work_order.created', tenant_id: org.id, occurred_at: new Date().toISOString(), data: {} }),
+        onceKey: `event:${id}`,
+      }],
       10_000, 3600,
     );
     const relay = h.startRelay();

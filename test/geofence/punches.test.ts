@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PunchRecord } from '../../services/shared/streams.js';
+import type { PunchRecord } from '../../services/shared/contracts/stream-codec.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createDevice, createEmployee, createOrg, type TestDevice, type TestOrg } from '../support/factories.js';
 import { GeofenceHarness, insertFence, square } from './harness.js';

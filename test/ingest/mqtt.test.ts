@@ -3,7 +3,8 @@ import type { MqttClient } from 'mqtt';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createAsset, createDevice, createOrg, type TestDevice, type TestOrg } from '../support/factories.js';
 import { encodeGpsBatch, encodePunch } from '../../ingest/proto.js';
-import { PAYLOAD_FIELD, type PositionRecord, type PunchRecord } from '../../services/shared/streams.js';
+import { decodePositions, decodePunches, shardKey } from '../../services/shared/contracts/stream-codec.js';
+import { strictly } from '../support/streams.js';
 import { closed, connectDevice, connectError, metricValue, startIngest, waitFor, type IngestUnderTest } from './support.js';
 
 let db: TestDatabase;
@@ -112,10 +113,10 @@ describe('MQTT ingest', () => {
     const ts = nextTs();
     await client.publishAsync(`fieldops/${device.id}/gps`, Buffer.from(encodeGpsBatch({ fixes: [fix(ts, 48.1, 11.5)] })), { qos: 1 });
     const runtime = sut.platform.runtime;
-    const stream = runtime.streams.positionShard(runtime.streams.shardOf(device.assetId!));
+    const stream = runtime.streams.positionShard(runtime.streams.shardOf(shardKey(device.assetId, device.id)));
     const record = await waitFor(async () => {
       const entries = await runtime.bus().range(stream, '-', '+', 10_000);
-      return entries.flatMap((e) => JSON.parse(e.fields[PAYLOAD_FIELD]!) as PositionRecord[]).find((r) => r.ts_ms === ts);
+      return decodePositions(entries, strictly).find((r) => r.ts_ms === ts);
     }, 'the stream entry');
     const { rows: [row] } = await db.owner.query<{ id: string }>('select id from positions where device_id = $1 and ts = to_timestamp($2::float8 / 1000)', [device.id, ts]);
     expect(record).toEqual({
@@ -160,7 +161,7 @@ describe('MQTT punches', () => {
     const runtime = sut.platform.runtime;
     const records = await waitFor(async () => {
       const entries = await runtime.bus().range(runtime.streams.punches, '-', '+', 1000);
-      const found = entries.flatMap((e) => JSON.parse(e.fields[PAYLOAD_FIELD]!) as PunchRecord[]).filter((r) => r.device_id === clock.id);
+      const found = decodePunches(entries, strictly).filter((r) => r.device_id === clock.id);
       return found.length === 2 ? found : null;
     }, 'punch stream entries');
     expect(records.map((r) => [r.kind, r.site_id, r.employee_ref, r.ts_ms])).toEqual([['in', siteId, 'BADGE-7', a], ['out', siteId, 'BADGE-7', b]]);

@@ -4,7 +4,8 @@ import type { MqttClient } from 'mqtt';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createDevice, createOrg, type TestOrg } from '../support/factories.js';
 import { encodeGpsBatch } from '../../ingest/proto.js';
-import { PAYLOAD_FIELD, type PositionRecord } from '../../services/shared/streams.js';
+import { decodePositions } from '../../services/shared/contracts/stream-codec.js';
+import { strictly } from '../support/streams.js';
 import { closed, connectDevice, startIngest, waitFor, type IngestUnderTest } from './support.js';
 
 let db: TestDatabase;
@@ -74,10 +75,8 @@ describe('INGEST_PROCESSES=2: two processes share the MQTT port', () => {
     const streamed = await waitFor(async () => {
       const seen = new Set<string>();
       for (let shard = 0; shard < runtime.config.POSITION_SHARDS; shard++) {
-        for (const entry of await runtime.bus().range(runtime.streams.positionShard(shard), '-', '+', 10_000)) {
-          for (const r of JSON.parse(entry.fields[PAYLOAD_FIELD]!) as PositionRecord[]) {
-            if (ids.includes(r.device_id)) seen.add(`${r.device_id}|${r.ts_ms}`);
-          }
+        for (const r of decodePositions(await runtime.bus().range(runtime.streams.positionShard(shard), '-', '+', 10_000), strictly)) {
+          if (ids.includes(r.device_id)) seen.add(`${r.device_id}|${r.ts_ms}`);
         }
       }
       return seen.size === 150 && seen;

@@ -3,7 +3,8 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createDevice, createOrg, type TestDevice, type TestOrg } from '../support/factories.js';
 import { encodeGpsBatch } from '../../ingest/proto.js';
-import { PAYLOAD_FIELD, type PositionRecord } from '../../services/shared/streams.js';
+import { decodePositions } from '../../services/shared/contracts/stream-codec.js';
+import { strictly } from '../support/streams.js';
 import { connectDevice, freePort, metricValue, ScratchRedis, startIngest, waitFor, type IngestUnderTest } from './support.js';
 
 let db: TestDatabase;
@@ -18,9 +19,7 @@ async function streamedIds(): Promise<Set<string>> {
   const runtime = sut.platform.runtime;
   const ids = new Set<string>();
   for (const stream of runtime.streams.allPositionShards()) {
-    for (const entry of await runtime.bus().range(stream, '-', '+', 100_000)) {
-      for (const record of JSON.parse(entry.fields[PAYLOAD_FIELD]!) as PositionRecord[]) ids.add(record.id);
-    }
+    for (const record of decodePositions(await runtime.bus().range(stream, '-', '+', 100_000), strictly)) ids.add(record.id);
   }
   return ids;
 }

@@ -1,10 +1,12 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { Redis } from 'ioredis';
 import type { Config } from '../../services/shared/config.js';
 import { sessionTokens } from '../../services/shared/jwt.js';
 import { newApiKey, sha256 } from '../../services/shared/secrets.js';
-import { PAYLOAD_FIELD, streamNames, type EventEnvelope, type PositionRecord, type StreamNames } from '../../services/shared/streams.js';
+import type { AppendRequest } from '../../services/shared/bus.js';
+import type { EventEnvelope, EventType } from '../../services/shared/contracts/events.js';
+import { eventEntry, PAYLOAD_FIELD, positionEntries, streamNames, type PositionRecord, type StreamNames } from '../../services/shared/contracts/stream-codec.js';
 import { asTenant, type TestOrg } from '../support/factories.js';
 
 /** Writes to the streams the way ingest and the event relay do, so the realtime role can be tested alone. */
@@ -18,25 +20,28 @@ export class StreamWriter {
   }
 
   async positions(records: PositionRecord[]): Promise<void> {
-    const byShard = new Map<number, PositionRecord[]>();
-    for (const record of records) {
-      const shard = this.names.shardOf(record.asset_id ?? record.device_id);
-      byShard.set(shard, [...(byShard.get(shard) ?? []), record]);
-    }
-    for (const [shard, batch] of byShard) {
-      await this.redis.xadd(this.names.positionShard(shard), '*', PAYLOAD_FIELD, JSON.stringify(batch));
-    }
+    for (const entry of positionEntries(this.names, records)) await this.xadd(entry);
   }
 
   /** Appends an event envelope to `events:{tenant}`; returns its stream id. */
-  async event(tenantId: string, event: string, data: Record<string, unknown> = {}, id = String(Math.floor(Math.random() * 1e9))): Promise<string> {
-    const envelope: EventEnvelope = { id, event, tenant_id: tenantId, occurred_at: new Date().toISOString(), data };
-    return (await this.redis.xadd(this.names.events(tenantId), '*', PAYLOAD_FIELD, JSON.stringify(envelope)))!;
+  async event(tenantId: string, event: EventType, data: Record<string, unknown> = {}, id = String(Math.floor(Math.random() * 1e9))): Promise<string> {
+    const envelope = { id, event, tenant_id: tenantId, occurred_at: new Date().toISOString(), data } as EventEnvelope;
+    return this.xadd(eventEntry(this.names, envelope));
+  }
+
+  private async xadd(entry: AppendRequest): Promise<string> {
+    return (await this.redis.xadd(entry.stream, '*', PAYLOAD_FIELD, entry.fields[PAYLOAD_FIELD]!))!;
   }
 
   close(): Promise<unknown> {
     return this.redis.quit();
   }
+}
+
+/** A stable uuid named after a label (`uuidFor('asset-a')`): stream records carry uuids, tests read better with names. */
+export function uuidFor(label: string): string {
+  const hex = createHash('sha1').update(label).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 let positionId = 0;

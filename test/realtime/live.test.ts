@@ -5,7 +5,7 @@ import { startPlatform, type Platform } from '../../services/start.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createOrg, type TestOrg } from '../support/factories.js';
 import { LiveClient } from './live-client.js';
-import { apiKey, liveUrl, position, sessionToken, StreamWriter } from './fixtures.js';
+import { apiKey, liveUrl, position, sessionToken, StreamWriter, uuidFor } from './fixtures.js';
 
 let db: TestDatabase;
 let platform: Platform;
@@ -83,12 +83,12 @@ describe('positions', () => {
   it('delivers a position from the stream with the contract fields', async () => {
     const client = await connect();
     await client.request({ type: 'subscribe', channels: ['positions'] });
-    const fix = position(org.id, 'device-1', 'asset-1', 46.9481, 7.4474, { ts_ms: Date.UTC(2025, 2, 1, 12, 0, 0, 250), speed_mps: 3.5, heading_deg: 90 });
+    const fix = position(org.id, uuidFor('device-1'), uuidFor('asset-1'), 46.9481, 7.4474, { ts_ms: Date.UTC(2025, 2, 1, 12, 0, 0, 250), speed_mps: 3.5, heading_deg: 90 });
     await streams.positions([fix]);
     expect(await client.next()).toEqual({
       type: 'position',
-      asset_id: 'asset-1',
-      device_id: 'device-1',
+      asset_id: uuidFor('asset-1'),
+      device_id: uuidFor('device-1'),
       ts: '2025-03-01T12:00:00.250Z',
       lat: 46.9481,
       lon: 7.4474,
@@ -99,42 +99,42 @@ describe('positions', () => {
 
   it('keys a device without an asset by device, with asset_id null', async () => {
     const client = await connect();
-    await client.request({ type: 'subscribe', channels: ['positions'], assets: ['device-loose'] });
-    await streams.positions([position(org.id, 'device-loose', null, 1, 2)]);
-    expect(await client.next()).toMatchObject({ type: 'position', asset_id: null, device_id: 'device-loose', lat: 1, lon: 2 });
+    await client.request({ type: 'subscribe', channels: ['positions'], assets: [uuidFor('device-loose')] });
+    await streams.positions([position(org.id, uuidFor('device-loose'), null, 1, 2)]);
+    expect(await client.next()).toMatchObject({ type: 'position', asset_id: null, device_id: uuidFor('device-loose'), lat: 1, lon: 2 });
   });
 
   it('narrows positions to the assets asked for', async () => {
     const client = await connect();
-    await client.request({ type: 'subscribe', channels: ['positions'], assets: ['asset-b'] });
-    await streams.positions([position(org.id, 'd-a', 'asset-a', 1, 1), position(org.id, 'd-b', 'asset-b', 2, 2)]);
-    await streams.positions([position(org.id, 'd-a', 'asset-a', 3, 3), position(org.id, 'd-b', 'asset-b', 4, 4)]);
-    expect(await client.next()).toMatchObject({ asset_id: 'asset-b', lat: 2 });
-    expect(await client.next()).toMatchObject({ asset_id: 'asset-b', lat: 4 });
-    expect(client.ofType('position').map((p) => p.asset_id)).toEqual(['asset-b', 'asset-b']);
+    await client.request({ type: 'subscribe', channels: ['positions'], assets: [uuidFor('asset-b')] });
+    await streams.positions([position(org.id, uuidFor('d-a'), uuidFor('asset-a'), 1, 1), position(org.id, uuidFor('d-b'), uuidFor('asset-b'), 2, 2)]);
+    await streams.positions([position(org.id, uuidFor('d-a'), uuidFor('asset-a'), 3, 3), position(org.id, uuidFor('d-b'), uuidFor('asset-b'), 4, 4)]);
+    expect(await client.next()).toMatchObject({ asset_id: uuidFor('asset-b'), lat: 2 });
+    expect(await client.next()).toMatchObject({ asset_id: uuidFor('asset-b'), lat: 4 });
+    expect(client.ofType('position').map((p) => p.asset_id)).toEqual([uuidFor('asset-b'), uuidFor('asset-b')]);
 
-    await client.request({ type: 'unsubscribe', channels: ['positions'], assets: ['asset-b'] });
+    await client.request({ type: 'unsubscribe', channels: ['positions'], assets: [uuidFor('asset-b')] });
     await client.request({ type: 'subscribe', channels: ['positions'] });
-    await streams.positions([position(org.id, 'd-a', 'asset-a', 5, 5)]);
-    expect(await client.next()).toMatchObject({ asset_id: 'asset-a', lat: 5 });
+    await streams.positions([position(org.id, uuidFor('d-a'), uuidFor('asset-a'), 5, 5)]);
+    expect(await client.next()).toMatchObject({ asset_id: uuidFor('asset-a'), lat: 5 });
   });
 
   it('narrows positions to a bounding box, also across the antimeridian', async () => {
     const client = await connect();
     await client.request({ type: 'subscribe', channels: ['positions'], bbox: [7, 46, 8, 47] });
     await streams.positions([
-      position(org.id, 'd-out', 'asset-out', 45.9, 7.5),
-      position(org.id, 'd-in', 'asset-in', 46.5, 7.5),
-      position(org.id, 'd-out', 'asset-out', 46.5, 8.5),
-      position(org.id, 'd-in', 'asset-in', 46.6, 7.6),
+      position(org.id, uuidFor('d-out'), uuidFor('asset-out'), 45.9, 7.5),
+      position(org.id, uuidFor('d-in'), uuidFor('asset-in'), 46.5, 7.5),
+      position(org.id, uuidFor('d-out'), uuidFor('asset-out'), 46.5, 8.5),
+      position(org.id, uuidFor('d-in'), uuidFor('asset-in'), 46.6, 7.6),
     ]);
-    expect(await client.next()).toMatchObject({ asset_id: 'asset-in', lat: 46.5 });
-    expect(await client.next()).toMatchObject({ asset_id: 'asset-in', lat: 46.6 });
+    expect(await client.next()).toMatchObject({ asset_id: uuidFor('asset-in'), lat: 46.5 });
+    expect(await client.next()).toMatchObject({ asset_id: uuidFor('asset-in'), lat: 46.6 });
 
     await client.request({ type: 'subscribe', channels: ['positions'], bbox: [170, -20, -170, -10] });
-    await streams.positions([position(org.id, 'd-x', 'asset-x', -15, 160), position(org.id, 'd-x', 'asset-x', -15, -175)]);
-    expect(await client.next()).toMatchObject({ asset_id: 'asset-x', lon: -175 });
-    expect(client.ofType('position').map((p) => p.asset_id)).toEqual(['asset-in', 'asset-in', 'asset-x']);
+    await streams.positions([position(org.id, uuidFor('d-x'), uuidFor('asset-x'), -15, 160), position(org.id, uuidFor('d-x'), uuidFor('asset-x'), -15, -175)]);
+    expect(await client.next()).toMatchObject({ asset_id: uuidFor('asset-x'), lon: -175 });
+    expect(client.ofType('position').map((p) => p.asset_id)).toEqual([uuidFor('asset-in'), uuidFor('asset-in'), uuidFor('asset-x')]);
   });
 });
 
@@ -144,16 +144,16 @@ describe('tenants', () => {
     const theirs = await connect(await sessionToken(db.config, db.owner, otherOrg));
     for (const client of [mine, theirs]) await client.request({ type: 'subscribe', channels: ['positions', 'events'] });
 
-    await streams.positions([position(org.id, 'd-1', 'a-1', 10, 10)]);
-    await streams.event(org.id, 'asset.geofence_breach', { asset_id: 'a-1' });
+    await streams.positions([position(org.id, uuidFor('d-1'), uuidFor('a-1'), 10, 10)]);
+    await streams.event(org.id, 'asset.geofence_breach', { asset_id: uuidFor('a-1') });
     await mine.next((m) => m.type === 'event');
     // Their own data comes after ours on the same reader: anything of ours would have reached them first.
-    await streams.positions([position(otherOrg.id, 'd-2', 'a-2', 20, 20)]);
+    await streams.positions([position(otherOrg.id, uuidFor('d-2'), uuidFor('a-2'), 20, 20)]);
     await streams.event(otherOrg.id, 'work_order.created', { id: 'theirs' });
     await theirs.next((m) => m.type === 'event');
 
-    expect(theirs.received.map((m) => [m.type, m.tenant_id ?? m.asset_id])).toEqual([['position', 'a-2'], ['event', otherOrg.id]]);
-    expect(mine.received.map((m) => [m.type, m.tenant_id ?? m.asset_id])).toEqual([['position', 'a-1'], ['event', org.id]]);
+    expect(theirs.received.map((m) => [m.type, m.tenant_id ?? m.asset_id])).toEqual([['position', uuidFor('a-2')], ['event', otherOrg.id]]);
+    expect(mine.received.map((m) => [m.type, m.tenant_id ?? m.asset_id])).toEqual([['position', uuidFor('a-1')], ['event', org.id]]);
   });
 });
 
@@ -161,7 +161,7 @@ describe('events', () => {
   it('delivers an event with the stream id and the envelope', async () => {
     const client = await connect();
     await client.request({ type: 'subscribe', channels: ['events'] });
-    const data = { asset_id: 'a-1', device_id: 'd-1', geofence_id: 'g-1', geofence_name: 'Yard', lat: 1, lon: 2, ts: '2025-01-01T00:00:00.000Z' };
+    const data = { asset_id: uuidFor('a-1'), device_id: uuidFor('d-1'), geofence_id: 'g-1', geofence_name: 'Yard', lat: 1, lon: 2, ts: '2025-01-01T00:00:00.000Z' };
     const id = await streams.event(org.id, 'asset.geofence_breach', data, '42');
     const event = await client.next();
     expect(event).toEqual({ type: 'event', id, event: 'asset.geofence_breach', tenant_id: org.id, occurred_at: expect.any(String), data });
@@ -224,10 +224,10 @@ describe('processes', () => {
       const there = await LiveClient.connect(liveUrl(second.realtimePort!, token));
       clients.push(there);
       for (const client of [here, there]) await client.request({ type: 'subscribe', channels: ['positions', 'events'] });
-      await streams.positions([position(org.id, 'd-both', 'a-both', 12, 34)]);
+      await streams.positions([position(org.id, uuidFor('d-both'), uuidFor('a-both'), 12, 34)]);
       const id = await streams.event(org.id, 'work_order.assigned');
       for (const client of [here, there]) {
-        expect(await client.next()).toMatchObject({ type: 'position', asset_id: 'a-both', lat: 12, lon: 34 });
+        expect(await client.next()).toMatchObject({ type: 'position', asset_id: uuidFor('a-both'), lat: 12, lon: 34 });
         expect(await client.next()).toMatchObject({ type: 'event', id });
       }
     } finally {

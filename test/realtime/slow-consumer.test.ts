@@ -1,12 +1,12 @@
 import { register } from 'prom-client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createLogger } from '../../services/shared/log.js';
-import type { PositionRecord } from '../../services/shared/streams.js';
+import type { PositionRecord } from '../../services/shared/contracts/stream-codec.js';
 import { startPlatform, type Platform } from '../../services/start.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createOrg, type TestOrg } from '../support/factories.js';
 import { LiveClient } from './live-client.js';
-import { liveUrl, position, sessionToken, StreamWriter } from './fixtures.js';
+import { liveUrl, position, sessionToken, StreamWriter, uuidFor } from './fixtures.js';
 
 let db: TestDatabase;
 let platform: Platform;
@@ -14,7 +14,7 @@ let streams: StreamWriter;
 let org: TestOrg;
 let client: LiveClient;
 
-const ASSETS = ['asset-1', 'asset-2', 'asset-3'];
+const ASSETS = [uuidFor('asset-1'), uuidFor('asset-2'), uuidFor('asset-3')];
 
 async function metric(name: string): Promise<number> {
   const values = (await register.getSingleMetric(name)?.get())?.values ?? [];
@@ -40,13 +40,13 @@ async function expectConflation(client: LiveClient): Promise<void> {
   await publishUntil(
     async () => (await metric('fieldops_realtime_conflated_positions_total')) > conflatedBefore + 100,
     async (round) => {
-      const batch = Array.from({ length: 600 }, (_, i) => position(org.id, `device-${i % 3}`, ASSETS[i % 3]!, round / 10, i / 10));
+      const batch = Array.from({ length: 600 }, (_, i) => position(org.id, uuidFor(`device-${i % 3}`), ASSETS[i % 3]!, round / 10, i / 10));
       published.push(...batch);
       await streams.positions(batch);
     },
     400,
   );
-  const latest = ASSETS.map((asset, i) => position(org.id, `device-${i}`, asset, 89, 179 - i));
+  const latest = ASSETS.map((asset, i) => position(org.id, uuidFor(`device-${i}`), asset, 89, 179 - i));
   published.push(...latest);
   await streams.positions(latest);
   await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,7 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { hasApiAccess, type Authenticator, type Principal } from '../../shared/principal.js';
-import { forbidden, paymentRequired, unauthorized } from '../errors.js';
+import { hasApiAccess } from '../../shared/contracts/domain.js';
+import { parseBearer } from '../../shared/contracts/credentials.js';
+import type { Authenticator, Principal } from '../../shared/principal.js';
+import { forbidden, paymentRequired, unauthorized } from '../../shared/contracts/errors.js';
 import type { PlanLookup } from '../plan-cache.js';
 
 declare module 'fastify' {
@@ -56,7 +58,7 @@ export const authPlugin = fp<AuthOptions>(
     app.addHook('onRequest', async (request) => {
       const config = request.routeOptions.config;
       if (config.public) return;
-      const bearer = bearerToken(request.headers.authorization);
+      const bearer = parseBearer(request.headers.authorization);
       if (!bearer) throw unauthorized();
       const principal = await authenticator.authenticate(bearer);
       if (!principal) throw unauthorized('the token is invalid, expired or revoked');
@@ -76,9 +78,3 @@ export const authPlugin = fp<AuthOptions>(
   },
   { name: 'fieldops-auth' },
 );
-
-function bearerToken(header: string | undefined): string | null {
-  if (!header) return null;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match ? match[1]! : null;
-}

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { PgError, pgErrorCode } from '../../shared/db.js';
-import { ApiError, ERROR_STATUS, type ErrorCode, type Issue } from '../errors.js';
+import { ApiError, codeOfStatus, errorBody, errorHeaders, internalError, type Issue } from '../../shared/contracts/errors.js';
 
 interface ValidationItem {
   instancePath?: string;
@@ -9,12 +9,8 @@ interface ValidationItem {
   params?: Record<string, unknown>;
 }
 
-const CODE_BY_STATUS = new Map<number, ErrorCode>(
-  Object.entries(ERROR_STATUS).map(([code, status]) => [status, code as ErrorCode]),
-);
-
 /**
- * One place that turns every failure into the contract's error shape (DESIGN section 6):
+ * One place that turns every failure into the error set's shape (services/shared/contracts/errors.ts):
  * `{"error":{"code","message","request_id","issues"}}` with the matching status. A 5xx never shows
  * its cause: it is logged with the request id, which the client gets to quote.
  */
@@ -22,11 +18,7 @@ export const errorsPlugin = fp(
   async (app) => {
     app.setErrorHandler((err: FastifyError, request, reply) => {
       const mapped = toApiError(err);
-      if (mapped.statusCode >= 500) {
-        request.log.error({ err }, 'request failed');
-      } else if (mapped.statusCode === 401) {
-        reply.header('www-authenticate', 'Bearer');
-      }
+      if (mapped.statusCode >= 500) request.log.error({ err }, 'request failed');
       return sendError(request, reply, mapped);
     });
 
@@ -37,9 +29,7 @@ export const errorsPlugin = fp(
 );
 
 function sendError(request: FastifyRequest, reply: FastifyReply, err: ApiError): FastifyReply {
-  return reply.code(err.statusCode).type('application/json; charset=utf-8').send({
-    error: { code: err.code, message: err.message, request_id: request.id, issues: err.issues },
-  });
+  return reply.code(err.statusCode).headers(errorHeaders(err)).type('application/json; charset=utf-8').send(errorBody(err, request.id));
 }
 
 export function toApiError(err: FastifyError | Error): ApiError {
@@ -60,10 +50,9 @@ export function toApiError(err: FastifyError | Error): ApiError {
   const status = fastifyErr.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // Fastify's own 4xx (malformed JSON, unsupported media type, body too large) keep their status.
-    const apiErr = new ApiError(CODE_BY_STATUS.get(status) ?? 'bad_request', err.message);
-    return Object.assign(apiErr, { statusCode: status });
+    return new ApiError(codeOfStatus(status), err.message, [], status);
   }
-  return new ApiError('internal', 'internal error');
+  return internalError();
 }
 
 /** Ajv errors as `{path, message}`, one per field, with paths dotted the way a client names fields. */

@@ -2,8 +2,8 @@ import rateLimit from '@fastify/rate-limit';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config.js';
-import type { Plan } from '../../shared/principal.js';
-import { rateLimited } from '../errors.js';
+import type { Plan } from '../../shared/contracts/domain.js';
+import { rateLimited } from '../../shared/contracts/errors.js';
 import { principalOf } from './auth.js';
 
 export interface RateLimitOptions {

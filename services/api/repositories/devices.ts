@@ -1,10 +1,9 @@
 import { PgError, pgErrorCode, type Queryable } from '../../shared/db.js';
 import { randomSecret, sha256 } from '../../shared/secrets.js';
-import { badReference, conflict } from '../errors.js';
+import type { DeviceKind } from '../../shared/contracts/domain.js';
+import { badReference, conflict } from '../../shared/contracts/errors.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
-
-export type DeviceKind = 'tracker' | 'attendance';
 
 export interface LastPosition {
   ts: Date | null;

@@ -1,8 +1,8 @@
 import type { Queryable } from '../../shared/db.js';
 import type { FenceGeometry } from '../../shared/geofence/fence-geometry.js';
 import type { FenceSchedule } from '../../shared/geofence/fence-schedule.js';
-import type { FenceKind } from '../../shared/geofence/fence-shapes.js';
-import type { Issue } from '../errors.js';
+import type { FenceKind } from '../../shared/contracts/domain.js';
+import type { Issue } from '../../shared/contracts/errors.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
 

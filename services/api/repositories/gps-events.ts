@@ -1,9 +1,9 @@
-import type { FixMeasurements } from '../../shared/streams.js';
+import type { FixMeasurements } from '../../shared/contracts/stream-codec.js';
 import type { Queryable } from '../../shared/db.js';
 import type { FenceGeometry, LonLat } from '../../shared/geofence/fence-geometry.js';
 import { compileFence, type FenceRow } from '../../shared/geofence/fence-shapes.js';
 import { METRES_PER_DEGREE_LAT } from '../../shared/geofence/geo-math.js';
-import { badReference } from '../errors.js';
+import { badReference } from '../../shared/contracts/errors.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
 

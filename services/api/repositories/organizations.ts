@@ -1,5 +1,5 @@
 import type { Queryable } from '../../shared/db.js';
-import type { Plan } from '../../shared/principal.js';
+import type { Plan } from '../../shared/contracts/domain.js';
 
 export interface OrganizationPlan {
   plan: Plan;

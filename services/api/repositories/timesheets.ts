@@ -1,3 +1,4 @@
+import type { PunchKind } from '../../shared/contracts/domain.js';
 import type { Queryable } from '../../shared/db.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
@@ -7,7 +8,7 @@ export type TimesheetStatus = (typeof TIMESHEET_STATUSES)[number];
 
 export interface TimesheetPunch {
   id: string;
-  kind: 'in' | 'out';
+  kind: PunchKind;
   ts: Date;
   device_id: string;
   gps_verified: boolean | null;
@@ -50,7 +51,7 @@ export interface PunchRecord {
   employee_id: string | null;
   employee_ref: string;
   device_id: string;
-  kind: 'in' | 'out';
+  kind: PunchKind;
   ts: Date;
   received_at: Date;
   lat: number | null;

@@ -1,5 +1,5 @@
 import { PgError, pgErrorCode, type Queryable } from '../../shared/db.js';
-import { conflict } from '../errors.js';
+import { conflict } from '../../shared/contracts/errors.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
 

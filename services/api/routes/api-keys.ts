@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { badRequest, forbidden, notFound } from '../errors.js';
+import { badRequest, forbidden, notFound } from '../../shared/contracts/errors.js';
 import { listOf, listQuerySchema } from '../pagination.js';
 import { API_KEY_SORT_FIELDS, createApiKeyRepository } from '../repositories/api-keys.js';
 import { dataOf, IdParams, NoContent, NullableTimestamp, StringEnum, Timestamp, Uuid } from '../schemas.js';

@@ -2,7 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { Config } from '../../shared/config.js';
 import type { SessionTokens } from '../../shared/jwt.js';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from '../../shared/secrets.js';
-import { rateLimited, unauthorized } from '../errors.js';
+import { rateLimited, unauthorized } from '../../shared/contracts/errors.js';
 import { createUserRepository } from '../repositories/users.js';
 import { dataOf, Timestamp, Uuid } from '../schemas.js';
 

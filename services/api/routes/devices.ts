@@ -1,10 +1,11 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { notFound } from '../errors.js';
+import { DEVICE_KINDS } from '../../shared/contracts/domain.js';
+import { notFound } from '../../shared/contracts/errors.js';
 import { listOf, listQuerySchema } from '../pagination.js';
 import { createDeviceRepository, DEVICE_SORT_FIELDS } from '../repositories/devices.js';
 import { dataOf, IdParams, NoContent, Nullable, NullableTimestamp, StringEnum, Timestamp, Uuid } from '../schemas.js';
 
-const Kind = StringEnum(['tracker', 'attendance']);
+const Kind = StringEnum(DEVICE_KINDS);
 
 const LastPosition = Type.Object({
   ts: NullableTimestamp({ description: 'Device time of the fix' }),

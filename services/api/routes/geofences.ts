@@ -1,12 +1,13 @@
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
 import { FENCE_GEOMETRY_TYPES, MAX_FENCE_VERTICES, validateFenceShape } from '../../shared/geofence/fence-geometry.js';
 import { validateSchedule } from '../../shared/geofence/fence-schedule.js';
-import { badRequest, notFound, type Issue } from '../errors.js';
+import { FENCE_KINDS } from '../../shared/contracts/domain.js';
+import { badRequest, notFound, type Issue } from '../../shared/contracts/errors.js';
 import { listOf, listQuerySchema } from '../pagination.js';
 import { createGeofenceRepository, GEOFENCE_SORT_FIELDS, type Geofence, type GeofenceRepository } from '../repositories/geofences.js';
 import { dataOf, IdParams, NoContent, Nullable, StringEnum, Timestamp, Uuid } from '../schemas.js';
 
-const Kind = StringEnum(['site', 'restricted', 'zone'], {
+const Kind = StringEnum(FENCE_KINDS, {
   description: '`site`: punches are verified against it; `restricted`: entering or leaving is a breach; `zone`: a named area',
 });
 

@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { unauthorized } from '../errors.js';
+import { unauthorized } from '../../shared/contracts/errors.js';
 import { createIdentityRepository } from '../repositories/identities.js';
 import { dataOf, Nullable, StringEnum, Uuid } from '../schemas.js';
 

@@ -1,10 +1,11 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { notFound } from '../errors.js';
+import { PUNCH_KINDS } from '../../shared/contracts/domain.js';
+import { notFound } from '../../shared/contracts/errors.js';
 import { listOf, listQuerySchema } from '../pagination.js';
 import { createTimesheetRepository, TIMESHEET_STATUSES } from '../repositories/timesheets.js';
 import { dataOf, Nullable, NullableTimestamp, StringEnum, TimeRangeQuery, Timestamp, Uuid } from '../schemas.js';
 
-const Kind = StringEnum(['in', 'out']);
+const Kind = StringEnum(PUNCH_KINDS);
 const Status = StringEnum(TIMESHEET_STATUSES);
 
 const Punch = Type.Object({

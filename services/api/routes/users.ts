@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { hashPassword } from '../../shared/secrets.js';
-import { conflict, notFound } from '../errors.js';
+import { conflict, notFound } from '../../shared/contracts/errors.js';
 import { listOf, listQuerySchema } from '../pagination.js';
 import { createUserRepository, USER_ROLES, USER_SORT_FIELDS } from '../repositories/users.js';
 import { dataOf, IdParams, NoContent, Nullable, NullableTimestamp, StringEnum, Timestamp, Uuid } from '../schemas.js';

@@ -1,5 +1,5 @@
 import { kinks } from '@turf/turf';
-import type { Issue } from './fence-schedule.js';
+import type { Issue } from '../contracts/errors.js';
 
 /**
  * Fence geometry as stored (DESIGN section 6): GeoJSON Polygon or MultiPolygon, a Point with

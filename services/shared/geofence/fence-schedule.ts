@@ -1,3 +1,5 @@
+import type { Issue } from '../contracts/errors.js';
+
 /**
  * Active hours of a fence: `{ timezone, windows: [{ days: [1..7] (ISO, 1 = Monday), start: "HH:MM", end: "HH:MM" }] }`.
  * A window whose end is before its start runs past midnight into the next day. Outside its windows
@@ -12,11 +14,6 @@ export interface FenceScheduleWindow {
 export interface FenceSchedule {
   timezone: string;
   windows: FenceScheduleWindow[];
-}
-
-export interface Issue {
-  path: string;
-  message: string;
 }
 
 const TIME = /^([01]\d|2[0-3]):([0-5]\d)$|^24:00$/;

@@ -1,9 +1,9 @@
 import { booleanPointInPolygon } from '@turf/turf';
+import type { FenceKind } from '../contracts/domain.js';
 import { degreesAround, distanceToPathM, haversineM, METRES_PER_DEGREE_LAT } from './geo-math.js';
 import type { FenceGeometry } from './fence-geometry.js';
 import { compileSchedule, type CompiledSchedule, type FenceSchedule } from './fence-schedule.js';
 
-export type FenceKind = 'site' | 'restricted' | 'zone';
 
 /** A geofences row as the evaluator loads it. */
 export interface FenceRow {

@@ -1,24 +1,13 @@
-import type { Queryable } from '../shared/db.js';
-
-/** A row for the events outbox; the relay publishes it to `events:{tenant}` after commit. */
-export interface NewEvent {
-  tenantId: string;
-  type: string;
-  occurredAt: string;
-  data: Record<string, unknown>;
-  /** The same fact written twice (a replayed stream entry) keeps the first row. */
-  idempotencyKey: string;
-  assetId?: string | null;
-  deviceId?: string | null;
-  employeeId?: string | null;
-  geofenceId?: string | null;
-}
+import type { EventType, NewEventOf } from './contracts/events.js';
+import type { Queryable } from './db.js';
 
 /**
- * Inserts events in order with one statement (arrays bound as nine parameters, whatever the
- * count); a repeated idempotency key is skipped. Returns how many rows were new.
+ * The events outbox (docs/design.md, "Events outbox"): a producer inserts its events in the same
+ * transaction as the change they report; the outbox relay (services/jobs/outbox-relay.ts) publishes
+ * them to `events:{tenant}` after commit. Inserts in order with one statement (arrays bound as nine
+ * parameters, whatever the count); a repeated idempotency key is skipped. Returns how many rows were new.
  */
-export async function insertEvents(db: Queryable, events: NewEvent[]): Promise<number> {
+export async function insertEvents(db: Queryable, events: readonly NewEventOf<EventType>[]): Promise<number> {
   if (events.length === 0) return 0;
   const { rowCount } = await db.query(
     `insert into events (tenant_id, type, occurred_at, data, idempotency_key, asset_id, device_id, employee_id, geofence_id)
