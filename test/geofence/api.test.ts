@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, buildTestApi, errorOf, login, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createAsset, createDevice, createEmployee, createOrg, type TestOrg } from '../support/factories.js';
-import { GeofenceHarness, square, waitFor } from './harness.js';
+import { GeofenceHarness, square } from './harness.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let api: TestApi;

@@ -3,7 +3,8 @@ import type { GeofenceWorker } from '../../services/geofence/geofence-worker.js'
 import { encodePosition, PAYLOAD_FIELD, recordEntries, shardKey } from '../../services/shared/contracts/stream-codec.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createAsset, createDevice, createOrg, type TestOrg } from '../support/factories.js';
-import { GeofenceHarness, insertFence, square, waitFor, type FenceInput } from './harness.js';
+import { GeofenceHarness, insertFence, square, type FenceInput } from './harness.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let h: GeofenceHarness;
@@ -229,19 +230,19 @@ describe('fence settings and kinds', () => {
     const t = await tracker();
     await drive(t.fixes([[lon, LAT]])); // the tenant's index is loaded before the fence exists
     const id = await insertFence(db.owner, org.id, { geometry: { type: 'Polygon', coordinates: [square(lon, LAT, 0.001)] } });
-    await waitFor(() => worker.fences.get(org.id).byId.has(id), 1000);
+    await waitFor(() => worker.fences.get(org.id).byId.has(id), { timeoutMs: 1000 });
     await drive(t.fixes([[lon, LAT], [lon, LAT], [lon, LAT]]));
     expect((await transitionsOf(id)).map((e) => e.type)).toEqual(['asset.geofence_entered']);
 
     // Moving the fence away: the asset, still at the same spot, is now outside it.
     await asTenant(db.owner, org.id, (c) =>
       c.query('update geofences set geometry = $2 where id = $1', [id, JSON.stringify({ type: 'Polygon', coordinates: [square(lon + 0.05, LAT, 0.001)] })]));
-    await waitFor(() => worker.fences.get(org.id).byId.get(id)!.contains(lon + 0.05, LAT), 1000);
+    await waitFor(() => worker.fences.get(org.id).byId.get(id)!.contains(lon + 0.05, LAT), { timeoutMs: 1000 });
     await drive(t.fixes([[lon, LAT], [lon, LAT], [lon, LAT]]));
     expect((await transitionsOf(id)).map((e) => e.type)).toEqual(['asset.geofence_entered', 'asset.geofence_exited']);
 
     await asTenant(db.owner, org.id, (c) => c.query('delete from geofences where id = $1', [id]));
-    await waitFor(() => !worker.fences.get(org.id).byId.has(id), 1000);
+    await waitFor(() => !worker.fences.get(org.id).byId.has(id), { timeoutMs: 1000 });
   });
 });
 

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GeofenceWorker } from '../../services/geofence/geofence-worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createOrg, type TestOrg } from '../support/factories.js';
-import { GeofenceHarness, insertFence, square, uuid, waitFor } from './harness.js';
+import { GeofenceHarness, insertFence, square, uuid } from './harness.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let h: GeofenceHarness;

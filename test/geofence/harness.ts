@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { expect } from 'vitest';
 import type pg from 'pg';
 import { GeofenceWorker, type GeofenceWorkerTuning } from '../../services/geofence/geofence-worker.js';
 import { createServicePool, type Pool } from '../../services/shared/db.js';
@@ -11,7 +10,9 @@ import type { EventEnvelope } from '../../services/shared/contracts/events.js';
 import {
   decodeEvent, positionEntries, punchEntries, streamNames, type PositionRecord, type PunchRecord, type StreamNames,
 } from '../../services/shared/contracts/stream-codec.js';
+import { compareStreamIds } from '../../services/shared/stream-ids.js';
 import type { TestDatabase } from '../support/database.js';
+import { waitFor } from '../support/wait.js';
 import { asTenant } from '../support/factories.js';
 
 /** Fast leases and short blocking reads, so that takeovers happen within a test's patience. */
@@ -82,10 +83,10 @@ export class GeofenceHarness {
         const info = groups.map((g) => toObject(g)).find((g) => g.name === 'geofence');
         const last = (await this.redis().xrevrange(stream, '+', '-', 'COUNT', 1))[0]?.[0];
         if (!last) continue;
-        if (!info || Number(info.pending) !== 0 || compareIds(String(info['last-delivered-id']), last) < 0) return false;
+        if (!info || Number(info.pending) !== 0 || compareStreamIds(String(info['last-delivered-id']), last) < 0) return false;
       }
       return true;
-    }, timeoutMs);
+    }, { what: 'the geofence group to drain its streams', timeoutMs });
   }
 
   async events(tenantId: string, where = 'true', params: unknown[] = []): Promise<EventRow[]> {
@@ -119,18 +120,11 @@ export class GeofenceHarness {
     return this.redisClient;
   }
 
+  /** Stops workers and relays and closes connections; the test database's drop() removes the Redis keys. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.workers.map((w) => w.close()), ...this.relays.map((r) => r.close())]);
-    // Leave nothing of this test file in the shared Redis.
-    const redis = this.redis();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.db.config.REDIS_PREFIX}*`, 'COUNT', 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
     await this.bus.close();
-    redis.disconnect();
+    this.redisClient?.disconnect();
     await this.pool.end();
   }
 }
@@ -156,27 +150,10 @@ export interface EventRow {
   published_at: Date | null;
 }
 
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15_000, intervalMs = 25): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) {
-      expect.fail(`condition not met within ${timeoutMs} ms: ${check.toString().slice(0, 200)}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
 function toObject(flat: unknown[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
   return out;
-}
-
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(BigInt);
-  const [bm, bs] = b.split('-').map(BigInt);
-  return am! === bm! ? Number(as! - bs!) : am! < bm! ? -1 : 1;
 }
 
 export interface FenceInput {

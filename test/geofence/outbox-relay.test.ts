@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventEntry } from '../../services/shared/contracts/stream-codec.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createOrg, type TestOrg } from '../support/factories.js';
-import { GeofenceHarness, waitFor } from './harness.js';
+import { GeofenceHarness } from './harness.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let h: GeofenceHarness;

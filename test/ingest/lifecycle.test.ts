@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createDevice, createOrg, type TestOrg } from '../support/factories.js';
 import { encodeGpsBatch } from '../../ingest/proto.js';
-import { connectDevice, connectError, metricValue, startIngest, waitFor } from './support.js';
+import { connectDevice, connectError, metricValue, startIngest } from './support.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let org: TestOrg;

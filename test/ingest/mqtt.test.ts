@@ -5,7 +5,8 @@ import { asTenant, createAsset, createDevice, createOrg, type TestDevice, type T
 import { encodeGpsBatch, encodePunch } from '../../ingest/proto.js';
 import { decodePositions, decodePunches, shardKey } from '../../services/shared/contracts/stream-codec.js';
 import { strictly } from '../support/streams.js';
-import { closed, connectDevice, connectError, metricValue, startIngest, waitFor, type IngestUnderTest } from './support.js';
+import { closed, connectDevice, connectError, metricValue, startIngest, type IngestUnderTest } from './support.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let sut: IngestUnderTest;

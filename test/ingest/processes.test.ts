@@ -6,7 +6,8 @@ import { asTenant, createDevice, createOrg, type TestOrg } from '../support/fact
 import { encodeGpsBatch } from '../../ingest/proto.js';
 import { decodePositions } from '../../services/shared/contracts/stream-codec.js';
 import { strictly } from '../support/streams.js';
-import { closed, connectDevice, startIngest, waitFor, type IngestUnderTest } from './support.js';
+import { closed, connectDevice, startIngest, type IngestUnderTest } from './support.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let sut: IngestUnderTest;

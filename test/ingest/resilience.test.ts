@@ -5,7 +5,9 @@ import { createDevice, createOrg, type TestDevice, type TestOrg } from '../suppo
 import { encodeGpsBatch } from '../../ingest/proto.js';
 import { decodePositions } from '../../services/shared/contracts/stream-codec.js';
 import { strictly } from '../support/streams.js';
-import { connectDevice, freePort, metricValue, ScratchRedis, startIngest, waitFor, type IngestUnderTest } from './support.js';
+import { freePort } from '../support/platform.js';
+import { connectDevice, metricValue, ScratchRedis, startIngest, type IngestUnderTest } from './support.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let redis: ScratchRedis;
@@ -156,7 +158,7 @@ describe('ingest when Redis fails', () => {
     await waitFor(async () => {
       const streamed = await streamedIds();
       return ids.filter((id) => id !== firstId).every((id) => streamed.has(id));
-    }, 'the stream to catch up', 20_000);
+    }, { what: 'the stream to catch up', timeoutMs: 20_000 });
     await waitFor(async () => (await db.owner.query('select 1 from stream_gaps')).rows.length === 0, 'gaps to be cleared');
 
     // Live again: a new fix is appended directly.

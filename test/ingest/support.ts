@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
-import { createLogger } from '../../services/shared/log.js';
 import type { Config } from '../../services/shared/config.js';
-import { startPlatform, type Platform } from '../../services/start.js';
+import type { Platform } from '../../services/start.js';
+import { startRoles } from '../support/platform.js';
+import { waitFor } from '../support/wait.js';
 
 export interface IngestUnderTest {
   platform: Platform;
@@ -15,7 +16,7 @@ export interface IngestUnderTest {
 
 /** The ingest role alone, as `fieldops start --role ingest` runs it, on free ports. */
 export async function startIngest(config: Config): Promise<IngestUnderTest> {
-  const platform = await startPlatform(config, createLogger(config.LOG_LEVEL), ['ingest']);
+  const platform = await startRoles(config, ['ingest']);
   const ingest = platform.roles.find((r) => r.name === 'ingest')!;
   const mqttUrl = ingest.endpoints.mqtt!.replace('localhost', '127.0.0.1');
   return {
@@ -50,16 +51,6 @@ export async function connectError(url: string, options: IClientOptions): Promis
   throw new Error('connect unexpectedly succeeded');
 }
 
-export async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 export const closed = (client: MqttClient): Promise<void> =>
   new Promise((resolve) => (client.connected ? client.once('close', () => resolve()) : resolve()));
 
@@ -71,17 +62,6 @@ export async function metricValue(httpBase: string, name: string, labels: Record
     if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.split(' ').pop());
   }
   return 0;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A throwaway redis-server of our own, to stop and restart under the ingest (the shared one stays untouched). */

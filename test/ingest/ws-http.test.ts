@@ -3,7 +3,8 @@ import WebSocket from 'ws';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createDevice, createOrg, type TestDevice, type TestOrg } from '../support/factories.js';
 import { encodeGpsBatch } from '../../ingest/proto.js';
-import { metricValue, startIngest, waitFor, type IngestUnderTest } from './support.js';
+import { metricValue, startIngest, type IngestUnderTest } from './support.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let sut: IngestUnderTest;

@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createLogger } from '../../services/shared/log.js';
-import { startPlatform, type Platform } from '../../services/start.js';
+import type { Platform } from '../../services/start.js';
+import { startRoles } from '../support/platform.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createAsset, createDevice, createOrg, type TestDevice, type TestOrg } from '../support/factories.js';
 import { LiveClient } from './live-client.js';
@@ -49,7 +49,7 @@ async function restrictedFence(org: TestOrg, lon: number, lat: number, name: str
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  platform = await startPlatform(db.config, createLogger(db.config.LOG_LEVEL));
+  platform = await startRoles(db.config);
   const endpoints = Object.assign({}, ...platform.roles.map((r) => r.endpoints)) as Record<string, string>;
   apiBase = endpoints.api!.replace('localhost', '127.0.0.1');
   mqttUrl = endpoints.mqtt!.replace('localhost', '127.0.0.1');

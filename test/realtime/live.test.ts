@@ -1,7 +1,7 @@
 import { sha256 } from '../../services/shared/secrets.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../services/shared/log.js';
-import { startPlatform, type Platform } from '../../services/start.js';
+import type { Platform } from '../../services/start.js';
+import { startRoles } from '../support/platform.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createOrg, type TestOrg } from '../support/factories.js';
 import { LiveClient } from './live-client.js';
@@ -24,7 +24,7 @@ async function connect(bearer = token): Promise<LiveClient> {
 
 beforeAll(async () => {
   db = await createTestDatabase({ REALTIME_CREDENTIALS_RECHECK_MS: '200' });
-  platform = await startPlatform(db.config, createLogger('silent'), ['realtime']);
+  platform = await startRoles(db.config, ['realtime']);
   port = platform.realtimePort!;
   streams = new StreamWriter(db.config);
   org = await createOrg(db.owner, 'team');
@@ -218,7 +218,7 @@ describe('events', () => {
 
 describe('processes', () => {
   it('lets several realtime processes serve their own clients from the shared streams', async () => {
-    const second = await startPlatform({ ...db.config, MIGRATE_ON_START: false }, createLogger('silent'), ['realtime']);
+    const second = await startRoles({ ...db.config, MIGRATE_ON_START: false }, ['realtime']);
     try {
       const here = await connect();
       const there = await LiveClient.connect(liveUrl(second.realtimePort!, token));

@@ -1,7 +1,6 @@
-import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createLogger } from '../../services/shared/log.js';
-import { startPlatform, type Platform } from '../../services/start.js';
+import type { Platform } from '../../services/start.js';
+import { freePort, startRoles } from '../support/platform.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createOrg } from '../support/factories.js';
 import { launchChromium } from './browser.js';
@@ -18,19 +17,11 @@ let realtime: Platform | null = null;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let streams: StreamWriter;
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 beforeAll(async () => {
   ensureWebBuilt();
   db = await createTestDatabase({ REALTIME_PORT: String(await freePort()) });
-  api = await startPlatform(db.config, createLogger(db.config.LOG_LEVEL), ['api']);
-  realtime = await startPlatform(db.config, createLogger(db.config.LOG_LEVEL), ['realtime']);
+  api = await startRoles(db.config, ['api']);
+  realtime = await startRoles(db.config, ['realtime']);
   streams = new StreamWriter(db.config);
   browser = await launchChromium();
 });
@@ -63,7 +54,7 @@ it('shows a banner while the realtime process is down, then reconnects with sinc
   expect(await page.locator('#connection').getAttribute('data-state')).toBe('disconnected');
   const missed = await streams.event(org.id, 'asset.geofence_breach', { geofence_name: 'Depot' });
 
-  realtime = await startPlatform(db.config, createLogger(db.config.LOG_LEVEL), ['realtime']);
+  realtime = await startRoles(db.config, ['realtime']);
   await page.locator('#connection[data-state="live"]').waitFor({ timeout: 20_000 });
   await page.locator(`#event-list .event.breach[data-id="${missed}"]`).waitFor();
   expect(await page.locator('#banner').isHidden()).toBe(true);

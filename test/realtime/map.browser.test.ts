@@ -2,8 +2,8 @@ import { mkdirSync } from 'node:fs';
 import mqtt from 'mqtt';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createLogger } from '../../services/shared/log.js';
-import { startPlatform, type Platform } from '../../services/start.js';
+import type { Platform } from '../../services/start.js';
+import { startRoles } from '../support/platform.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createAsset, createDevice, createOrg } from '../support/factories.js';
 import { launchChromium } from './browser.js';
@@ -20,7 +20,7 @@ beforeAll(async () => {
   ensureWebBuilt();
   mkdirSync(OUTPUT_DIR, { recursive: true });
   db = await createTestDatabase();
-  platform = await startPlatform(db.config, createLogger(db.config.LOG_LEVEL));
+  platform = await startRoles(db.config);
   endpoints = Object.fromEntries(Object.entries(Object.assign({}, ...platform.roles.map((r) => r.endpoints)) as Record<string, string>)
     .map(([name, url]) => [name, url.replace('localhost', '127.0.0.1')]));
   browser = await launchChromium();

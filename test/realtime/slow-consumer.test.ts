@@ -1,8 +1,8 @@
 import { register } from 'prom-client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createLogger } from '../../services/shared/log.js';
 import type { PositionRecord } from '../../services/shared/contracts/stream-codec.js';
-import { startPlatform, type Platform } from '../../services/start.js';
+import type { Platform } from '../../services/start.js';
+import { startRoles } from '../support/platform.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createOrg, type TestOrg } from '../support/factories.js';
 import { LiveClient } from './live-client.js';
@@ -70,7 +70,7 @@ async function expectConflation(client: LiveClient): Promise<void> {
 
 beforeAll(async () => {
   db = await createTestDatabase({ REALTIME_CONFLATE_BYTES: '16384', REALTIME_MAX_BUFFER_BYTES: '262144' });
-  platform = await startPlatform(db.config, createLogger('silent'), ['realtime']);
+  platform = await startRoles(db.config, ['realtime']);
   streams = new StreamWriter(db.config);
   org = await createOrg(db.owner, 'team');
   client = await LiveClient.connect(liveUrl(platform.realtimePort!, await sessionToken(db.config, db.owner, org)));
