@@ -78,7 +78,7 @@ export interface ListSpec {
   total?: boolean;
 }
 
-interface CursorValue {
+export interface CursorValue {
   s: string;
   v: string;
   i: string;
@@ -162,9 +162,11 @@ const statementName = (sql: string) => `list_${createHash('sha1').update(sql).di
 
 const whereClause = (conditions: string[]) => (conditions.length ? `where ${conditions.map((c) => `(${c})`).join(' and ')}` : '');
 
-const encodeCursor = (value: CursorValue) => Buffer.from(JSON.stringify(value)).toString('base64url');
+/** `next_cursor`: the sort, the sort value and the id of a page's last row, opaque to clients. */
+export const encodeCursor = (value: CursorValue) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-function decodeCursor(cursor: string): CursorValue {
+/** A `?cursor=` back to its values; anything this API did not return is a 400 naming `cursor`. */
+export function decodeCursor(cursor: string): CursorValue {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as CursorValue;
     if (typeof value.s === 'string' && typeof value.v === 'string' && typeof value.i === 'string') return value;

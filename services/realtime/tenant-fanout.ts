@@ -14,6 +14,9 @@ interface OutgoingPosition {
   bytes: Buffer;
 }
 
+/** What the fan-out needs of the uWebSockets.js app: its topics. */
+export type TopicPublisher = Pick<TemplatedApp, 'numSubscribers' | 'publish'>;
+
 export interface FanoutLimits {
   /** Buffered bytes past which a socket's positions are conflated. */
   conflateBytes: number;
@@ -44,7 +47,7 @@ export class TenantFanout {
   private assetSubscribers = 0;
 
   constructor(
-    private readonly app: TemplatedApp,
+    private readonly app: TopicPublisher,
     readonly tenantId: string,
     private readonly limits: FanoutLimits,
     private readonly metrics: LiveMetrics,
