@@ -83,7 +83,7 @@ class BatcherAbandoned extends Error {}
  * after its first row, and while every connection is busy it keeps filling (so batches grow with load instead
  * of queueing). Batches may commit concurrently, but they settle strictly in the order they were cut, which keeps
  * MQTT's in-order PUBACK rule [MQTT-4.6.0-2] and the streams' per-shard order. A failed commit is retried with
- * backoff until it succeeds (the database being down keeps QoS 1 messages unacknowledged, as DESIGN requires),
+ * backoff until it succeeds (the database being down keeps QoS 1 messages unacknowledged, as the device contract requires),
  * except data errors, which are narrowed down to the offending message so that one bad row cannot block the rest.
  */
 export class Batcher {

@@ -49,7 +49,7 @@ export interface FixRejection {
 
 /**
  * A batch is refused whole only when it cannot be read (undecodable, empty, over the size limit); otherwise each
- * bad fix is dropped on its own and the good ones around it are kept (DESIGN section 4: "every other message goes on").
+ * bad fix is dropped on its own and the good ones around it are kept (docs/design.md, "Device contract").
  */
 export type GpsDecodeResult =
   | { ok: true; fixes: Fix[]; rejected: FixRejection[] }

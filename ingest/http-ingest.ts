@@ -38,7 +38,7 @@ const REASON_TEXT: Record<RejectReason, string> = {
 };
 
 /**
- * `POST /v1/ingest/gps` (DESIGN section 4): a protobuf or JSON GpsBatch with the device token, answered 200 after
+ * `POST /v1/ingest/gps` (docs/design.md, "Device contract"): a protobuf or JSON GpsBatch with the device token, answered 200 after
  * the commit with `{"data":{"accepted":k,"rejected":[{"index","reason"}]}}`; 400 in the error shape when nothing
  * in it can be stored, 401 for a bad token, 503 (Retry-After) while ingest is at its backlog bound.
  */

@@ -53,7 +53,7 @@ export interface MqttIngestOptions {
 }
 
 /**
- * The MQTT transport (DESIGN section 4) as aedes hooks. `authenticate` maps username/password to a device;
+ * The MQTT transport (docs/design.md, "Device contract") as aedes hooks. `authenticate` maps username/password to a device;
  * `authorizePublish` is where a telemetry message is decoded, validated and handed to the batcher.
  *
  * PUBACK after commit: for a QoS 1 message the hook keeps the packet id, lowers the packet to QoS 0 (so aedes

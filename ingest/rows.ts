@@ -1,6 +1,6 @@
 import type { Fix, Punch } from './decode.js';
 
-/** Who a row belongs to: always taken from the device record, never from the topic or payload (DESIGN section 4). */
+/** Who a row belongs to: always taken from the device record, never from the topic or payload (docs/design.md, "Device contract"). */
 export interface DeviceRef {
   readonly id: string;
   readonly tenantId: string;

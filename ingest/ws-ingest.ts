@@ -64,7 +64,7 @@ export interface WsIngestOptions {
   log: Logger;
 }
 
-/** WebSocket ingest at `/v1/ingest` (DESIGN section 4): the same intake, batcher and guarantees as MQTT. */
+/** WebSocket ingest at `/v1/ingest` (docs/design.md, "Device contract"): the same intake, batcher and guarantees as MQTT. */
 export class WsIngest {
   private readonly sessions = new Set<WsSession>();
   private closing = false;

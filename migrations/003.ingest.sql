@@ -1,4 +1,4 @@
--- Ingest inserts into the time series but may not read them (DESIGN section 8). When a commit's outcome was
+-- Ingest inserts into the time series but may not read them (docs/design.md, "Data and tenancy"). When a commit's outcome was
 -- not seen (the connection died around COMMIT) its retry finds the rows already stored and RETURNING omits
 -- them; these functions give back the ids of exactly the rows the caller names by (device, ts), so that they
 -- still reach the stream. They reveal nothing the caller did not just send.

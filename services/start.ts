@@ -25,7 +25,7 @@ export interface Platform {
 }
 
 /**
- * Starts the given roles in one process (all by default, DESIGN section 3). Roles share only the
+ * Starts the given roles in one process (all by default; docs/design.md, "Roles and processes"). Roles share only the
  * runtime's connections; closing stops them in reverse order, then closes the connections.
  */
 export async function startPlatform(config: Config, log: Logger, roles: RoleName[] = availableRoles()): Promise<Platform> {

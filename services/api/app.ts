@@ -22,7 +22,7 @@ import { apiRoutes } from './routes/index.js';
 import { mapRoutes } from './routes/map.js';
 
 /*
- * The REST API (DESIGN section 6), built in layers:
+ * The REST API (docs/design.md, "REST API"), built in layers:
  *   1. cross-cutting: request ids, the error handler (every error → the contract's shape), JSON bodies,
  *      schema validation (strict bodies, coerced query strings), metrics, OpenAPI + Swagger UI, the per-tenant rate limit (Redis store), health checks,
  *      `request.tenantDb` (one transaction with the tenant set);

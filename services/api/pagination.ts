@@ -6,7 +6,7 @@ import { StringEnum } from './schemas.js';
 import { SqlParams } from './sql.js';
 
 /**
- * Lists, the same way on every resource (DESIGN section 6):
+ * Lists, the same way on every resource (docs/design.md, "REST API"):
  *
  *   querystring: listQuerySchema(['created_at', 'name'], { kind: Type.Optional(...) })
  *                → ?limit (default 50, max 100) &offset &cursor &sort=name|-name, plus the filters

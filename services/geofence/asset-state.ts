@@ -12,7 +12,7 @@ export interface AssetState {
 
 export const newAssetState = (): AssetState => ({ lastTsMs: -Infinity, inside: new Set(), pending: new Map() });
 
-/** Key of an asset's state: by asset when linked, else by device (DESIGN section 4). */
+/** Key of an asset's state: by asset when linked, else by device (docs/design.md, "Device contract"). */
 export const assetKey = (assetId: string | null, deviceId: string): string => (assetId ? `a:${assetId}` : `d:${deviceId}`);
 
 interface StoredState {

@@ -15,7 +15,7 @@ let evaluation = 0;
 
 /**
  * Evaluates one fix against a tenant's fences and updates the asset's state in place (pure: no I/O).
- * Hysteresis (DESIGN section 7): a crossing is confirmed by `confirm_fixes` consecutive fixes on the
+ * Hysteresis (docs/design.md, "Geofence evaluation"): a crossing is confirmed by `confirm_fixes` consecutive fixes on the
  * new side; a fix whose accuracy circle straddles the border is no evidence either way, and a fix
  * not newer than the last one evaluated is ignored, so late fixes never create transitions.
  * Returns false when the fix was ignored as out of order.

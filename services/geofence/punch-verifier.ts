@@ -21,7 +21,7 @@ export interface PunchVerification {
 const NEAREST_SITES_MEASURED = 16;
 
 /**
- * GPS verification of a punch (DESIGN section 7): inside a `site` fence, or within the punch's
+ * GPS verification of a punch (docs/design.md, "Punches"): inside a `site` fence, or within the punch's
  * accuracy of one, verifies it — preferring the device's own site, then the nearest qualifying one.
  * Otherwise it is unverified, with the distance to the nearest site. Schedules do not apply: a
  * punch is checked for where it was, not when.

@@ -21,7 +21,7 @@ const CACHE_TTL_MS = 10 * 60_000; // a safety net only: change notices invalidat
 const MAX_CACHED = 200_000;
 
 /**
- * Device credentials for every transport: token → device by its SHA-256 (DESIGN section 4), cached, with the
+ * Device credentials for every transport: token → device by its SHA-256 (docs/design.md, "Device contract"), cached, with the
  * `device_changed` notices (sent on commit by a trigger) dropping cache entries and cutting live sessions of a
  * device that was disabled, deleted or given a new token. The notices come on a connection of their own; if it
  * drops, the cache is emptied and every live session re-checked once it is back, so a missed notice is covered.

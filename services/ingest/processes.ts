@@ -19,7 +19,7 @@ const START_TIMEOUT_MS = 30_000;
 const CLOSE_TIMEOUT_MS = 30_000;
 
 /**
- * INGEST_PROCESSES on one machine: DESIGN section 3's "ingest nodes behind a TCP load balancer", with the kernel
+ * INGEST_PROCESSES on one machine: the "ingest nodes behind a TCP load balancer" of docs/design.md, "Roles and processes", with the kernel
  * as the balancer. The first process's MQTT listening socket is handed to `count` further processes
  * (child_process `send` with a server handle, as Node documents it); every process accepts from the same socket,
  * and each is a whole ingest node — its own broker, batcher, id blocks, stream publisher and device-change LISTEN —

@@ -4,7 +4,7 @@ import type { LiveSocket } from './live-socket.js';
 
 /**
  * Sockets opened with an API key, re-checked every few seconds: a key revoked through the API (or whose
- * user was disabled, or whose plan lost API access) answers 401 from then on (DESIGN section 6), so its
+ * user was disabled, or whose plan lost API access) answers 401 from then on (docs/design.md, "REST API"), so its
  * open sockets end too (4001), rather than streaming until they reconnect. One check per key, however many
  * sockets share it. Session sockets need none of this: they end when their token does.
  */

@@ -1,5 +1,5 @@
 /**
- * The live socket's messages (DESIGN section 5): what dispatchers send, and what they are sent.
+ * The live socket's messages (docs/design.md, "Live contract"): what dispatchers send, and what they are sent.
  * Server messages are built as strings once and handed to uWebSockets.js for every subscriber.
  */
 import type { EventEnvelope } from '../shared/contracts/events.js';
@@ -111,7 +111,7 @@ export function positionMessage(record: PositionRecord): string {
   });
 }
 
-/** The envelope of DESIGN section 7 with the stream entry's id, which is what `since` takes. */
+/** The envelope (docs/design.md, "Events") with the stream entry's id, which is what `since` takes. */
 export function eventMessage(streamId: string, envelope: Omit<EventEnvelope, 'id'>): string {
   return JSON.stringify({
     type: 'event',

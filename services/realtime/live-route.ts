@@ -17,7 +17,7 @@ export interface LiveRouteOptions {
 /** Headroom above the hard bound, so that the 4008 close frame (and a burst between sweeps) still fits. */
 const BACKPRESSURE_HEADROOM = 1024 * 1024;
 
-/** `/v1/live` (DESIGN section 5): authenticated at the upgrade, refused with an HTTP status before it. */
+/** `/v1/live` (docs/design.md, "Live contract"): authenticated at the upgrade, refused with an HTTP status before it. */
 export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions): void {
   const { hub, log } = options;
   app.ws<LiveSocket>('/v1/live', {

@@ -1,6 +1,6 @@
 /**
  * The stream bus between roles. One interface, so that the Redis implementation (production, tests)
- * and the in-process one (the embedded single-process start, DESIGN section 10) are interchangeable.
+ * and the in-process one (docs/design.md, "Embedded single-process start") are interchangeable.
  */
 export interface StreamEntry {
   id: string;

@@ -6,7 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 
 const port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback });
 
-/** Every environment variable fieldops reads, with its default (DESIGN section 9). */
+/** Every environment variable fieldops reads, with its default (docs/design.md, "Configuration"). */
 const EnvSchema = Type.Object({
   DATABASE_URL: Type.String({ default: 'postgres://postgres@127.0.0.1:5432/fieldops', pattern: '^postgres(ql)?://' }),
   DATABASE_SERVICE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
@@ -65,7 +65,7 @@ const EnvSchema = Type.Object({
   MAP_TILE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   /** Attribution shown with MAP_TILE_URL's tiles (most tile providers require one). */
   MAP_TILE_ATTRIBUTION: Type.Optional(Type.String()),
-  /** API requests per minute and tenant, by plan (DESIGN section 6); 0 means no limit. */
+  /** API requests per minute and tenant, by plan (docs/design.md, "REST API"); 0 means no limit. */
   RATE_LIMIT_STARTER_PER_MIN: Type.Integer({ minimum: 0, default: 1000 }),
   RATE_LIMIT_TEAM_PER_MIN: Type.Integer({ minimum: 0, default: 5000 }),
   RATE_LIMIT_UNLIMITED_PER_MIN: Type.Integer({ minimum: 0, default: 0 }),
@@ -77,7 +77,7 @@ type Env = Static<typeof EnvSchema>;
 
 export interface Config extends Env {
   jwtSecret: string;
-  /** Connection strings of the services' least-privilege roles (DESIGN section 8). */
+  /** Connection strings of the services' least-privilege roles (docs/design.md, "Data and tenancy"). */
   serviceDatabaseUrls: Record<ServiceDbRole, string>;
 }
 

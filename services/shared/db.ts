@@ -21,7 +21,7 @@ export function createServicePool(config: Config, role: ServiceDbRole, max = con
 }
 
 /**
- * Sets the tenant of the current transaction (DESIGN section 8): row-level security and the time-series
+ * Sets the tenant of the current transaction (docs/design.md, "Data and tenancy"): row-level security and the time-series
  * views see that tenant only. Bound, never concatenated; local to the transaction, so a pooled connection
  * carries nothing to its next user. Prepared once per connection, since every request runs it.
  */

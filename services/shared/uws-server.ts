@@ -2,7 +2,7 @@ import uWS from 'uWebSockets.js';
 import promClient from 'prom-client';
 
 /**
- * The realtime port (DESIGN section 4/5): one uWebSockets.js app that the ingest role (`/v1/ingest`,
+ * The realtime port (docs/design.md, "Roles and processes"): one uWebSockets.js app that the ingest role (`/v1/ingest`,
  * `POST /v1/ingest/gps`) and the realtime role (`/v1/live`) both register on, then one listen.
  */
 export class UwsServer {

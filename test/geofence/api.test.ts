@@ -303,7 +303,7 @@ describe('timesheets', () => {
 });
 
 describe('GET /v1/events', () => {
-  it('filters the log by type, asset, employee and time, in the DESIGN envelope, own tenant only', async () => {
+  it('filters the log by type, asset, employee and time, in the event envelope, own tenant only', async () => {
     const asset = await createAsset(db.owner, org.id);
     const employee = await createEmployee(db.owner, org.id);
     const rows = [

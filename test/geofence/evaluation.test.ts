@@ -247,7 +247,7 @@ describe('fence settings and kinds', () => {
 });
 
 describe('events reach the table and events:{tenant} exactly once', () => {
-  it('every event row is published once, in id order, as the DESIGN envelope', async () => {
+  it('every event row is published once, in id order, as the event envelope', async () => {
     const { lon } = await place({ kind: 'restricted', geometry: (x) => ({ type: 'Polygon', coordinates: [square(x, LAT, 0.001)] }) });
     const t = await tracker();
     const records = t.fixes([[lon, LAT], [lon, LAT], [lon, LAT]]);

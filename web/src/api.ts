@@ -1,6 +1,6 @@
 import type { Geometry } from 'geojson';
 
-/** The REST calls the page makes (DESIGN section 6), with the dispatcher's bearer token. */
+/** The REST calls the page makes (docs/design.md, "REST API"), with the dispatcher's bearer token. */
 
 export interface MapConfig {
   realtime_url: string | null;

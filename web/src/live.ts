@@ -1,4 +1,4 @@
-/** The live socket (DESIGN section 5): subscribes, follows events by id, and reconnects with `since`. */
+/** The live socket (docs/design.md, "Live contract"): subscribes, follows events by id, and reconnects with `since`. */
 
 export interface LivePosition {
   type: 'position';

@@ -22,7 +22,7 @@ export function planLimits(config: Config): Record<Plan, number> {
 }
 
 /**
- * Per-tenant limits by plan (DESIGN section 6), one counter per tenant across all routes and API
+ * Per-tenant limits by plan (docs/design.md, "REST API"), one counter per tenant across all routes and API
  * processes. Its hook runs after the auth layer's (route hooks follow context hooks), so the tenant
  * is known; public routes count per client address at the starter limit.
  */

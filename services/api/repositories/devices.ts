@@ -60,7 +60,7 @@ const FROM = 'devices d left join device_state s on s.device_id = d.id';
 
 /**
  * Devices of the tenant set on `db`. A device token is a long random secret stored as its SHA-256
- * (DESIGN section 4); the token itself leaves only in the create and rotate answers.
+ * (docs/design.md, "Device contract"); the token itself leaves only in the create and rotate answers.
  */
 export function createDeviceRepository(db: Queryable) {
   const find = async (id: string): Promise<Device | null> => {

@@ -2,7 +2,7 @@ import type { Queryable } from '../../shared/db.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
 
-/** An event in the envelope of DESIGN section 7, plus where it sits in `events:{tenant}`. */
+/** An event in the envelope of docs/design.md, "Events", plus where it sits in `events:{tenant}`. */
 export interface EventLogEntry {
   id: string;
   event: string;

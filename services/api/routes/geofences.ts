@@ -15,7 +15,7 @@ const Geometry = Type.Object({
   type: StringEnum(FENCE_GEOMETRY_TYPES, { description: 'Point needs radius_m (a circle); LineString needs width_m (a corridor)' }),
   coordinates: Type.Array(Type.Any(), { description: `GeoJSON coordinates, [longitude, latitude] positions; rings closed; at most ${MAX_FENCE_VERTICES} vertices` }),
   bbox: Type.Optional(Type.Array(Type.Number())),
-  // "Point with radius_m" / "LineString with width_m" (DESIGN section 6): clients may put the measure in the geometry too.
+  // "Point with radius_m" / "LineString with width_m" (docs/design.md, "REST API"): clients may put the measure in the geometry too.
   radius_m: Type.Optional(Type.Number({ description: 'Radius of a circle (Point), metres; same as the top-level radius_m' })),
   width_m: Type.Optional(Type.Number({ description: 'Full width of a corridor (LineString), metres; same as the top-level width_m' })),
 }, { additionalProperties: false, description: 'A GeoJSON Polygon, MultiPolygon, Point or LineString (WGS84)' });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 /**
  * The error set of every HTTP answer the platform gives — the Fastify API and the uWebSockets.js endpoints
- * (ingest, live upgrade) alike (docs/design.md, "Errors"):
+ * (ingest, live upgrade) alike (docs/design.md, "Errors and credentials"):
  * `{"error":{"code","message","request_id","issues":[{"path","message"}]}}` with the status of its code.
  */
 export const ERROR_STATUS = {

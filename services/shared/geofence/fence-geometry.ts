@@ -2,7 +2,7 @@ import { kinks } from '@turf/turf';
 import type { Issue } from '../contracts/errors.js';
 
 /**
- * Fence geometry as stored (DESIGN section 6): GeoJSON Polygon or MultiPolygon, a Point with
+ * Fence geometry as stored (docs/design.md, "REST API"): GeoJSON Polygon or MultiPolygon, a Point with
  * `radius_m` (a circle), or a LineString with `width_m` (a corridor of that full width centred on the line).
  * Validation rejects what would make containment meaningless; normalization keeps [lon, lat] only.
  */
