@@ -226,10 +226,31 @@ begin
   insert into time_series_tables (name, retention) values (name, retention);
 end $fn$;
 
+-- TimescaleDB only where `create extension` can really succeed (docs/design.md, "Data"). Its files
+-- alone are not enough: on a server that has them but does not preload the library, creating the
+-- extension ends the connection (a FATAL, which no exception handler catches), so that server takes
+-- the plain path. The library is there when it is preloaded (listed, or its loader has defined its
+-- settings), when the server allows installing it without (timescaledb.allow_install_without_preload),
+-- or on a WebAssembly build (PGlite), which has no preload stage: its extensions load on creation.
 do $$
+declare
+  preload text;
 begin
-  if exists (select from pg_available_extensions where name = 'timescaledb') then
-    create extension if not exists timescaledb;
+  if exists (select from pg_extension where extname = 'timescaledb')
+     or not exists (select from pg_available_extensions where name = 'timescaledb') then
+    return;
+  end if;
+  begin
+    preload := current_setting('shared_preload_libraries', true);
+  exception when insufficient_privilege then
+    preload := null; -- only superusers may read it; the loader's own setting still tells
+  end;
+  if exists (select from unnest(string_to_array(preload, ',')) as lib
+              where regexp_replace(btrim(lib, ' "'), '^.*/|\.so$', '', 'g') = 'timescaledb')
+     or current_setting('timescaledb.disable_load', true) is not null
+     or current_setting('timescaledb.allow_install_without_preload', true) = 'on'
+     or version() like '%Emscripten%' then
+    create extension timescaledb;
   end if;
 end $$;
 

@@ -15,9 +15,8 @@ create index if not exists punches_tenant_employee_ts on punches (tenant_id, emp
 create or replace view punches_v with (security_barrier) as
   select * from punches where tenant_id = app_tenant();
 
--- The worker reads a punch's key and writes its verification, nothing else of the time series.
-grant select (id, tenant_id, ts, employee_ref), update (employee_id, gps_verified, verified_site_id, distance_m, verified_at)
-  on punches to fieldops_worker;
+-- The worker writes a punch's verification, nothing else of the time series: through a function
+-- (migration 006), since column-level grants fail on a hypertable with compression.
 
 -- A timesheet is one employee's punches of one (UTC) day; it exists as soon as a punch does and is
 -- pending until a manager decides. Only decisions are stored.

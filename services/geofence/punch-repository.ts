@@ -37,16 +37,14 @@ export function createPunchRepository(db: Queryable) {
       return rows.map((r) => r.employee_id);
     },
 
-    /** Keeps the punch records up to date with who punched and whether GPS verified it. */
+    /**
+     * Keeps the punch records up to date with who punched and whether GPS verified it, through the one
+     * function that may write them (migration 006): the worker has no privilege on `punches` itself.
+     */
     async recordVerifications(rows: PunchVerificationRow[]): Promise<void> {
       if (rows.length === 0) return;
       await db.query(
-        `update punches p
-            set employee_id = u.employee_id, gps_verified = u.gps_verified, verified_site_id = u.site_id,
-                distance_m = u.distance_m, verified_at = now()
-           from unnest($1::bigint[], $2::timestamptz[], $3::uuid[], $4::boolean[], $5::uuid[], $6::real[])
-                as u (id, ts, employee_id, gps_verified, site_id, distance_m)
-          where p.id = u.id and p.ts = u.ts`,
+        'select record_punch_verifications($1::bigint[], $2::timestamptz[], $3::uuid[], $4::boolean[], $5::uuid[], $6::real[])',
         [
           rows.map((r) => r.id),
           rows.map((r) => new Date(r.tsMs).toISOString()),
