@@ -122,6 +122,8 @@ export async function servicePrivilegesOnTimeSeriesStorage(db: Queryable): Promi
       from storage s, unnest($1::text[]) r, unnest($2::text[]) p
      where case when p in ('SELECT', 'UPDATE', 'REFERENCES') then has_any_column_privilege(r, s.rel, p)
                 else has_table_privilege(r, s.rel, p) end
+    union all
+    select 'no partition or chunk of the time series found to check' where not exists (select from storage)
      order by 1`, [SERVICE_ROLES, ['SELECT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']]);
   return found.map((r) => r.what);
 }
@@ -223,14 +225,14 @@ export async function privilegeState(db: Queryable): Promise<string[]> {
     select 'row security ' || c.oid::regclass::text || ': ' || c.relrowsecurity || ' forced ' || c.relforcerowsecurity
       from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p') and not c.relispartition
     union all
-    select 'policy ' || p.polrelid::regclass::text || ' ' || p.polname || ': ' || p.polcmd || ' '
+    select 'policy ' || p.polrelid::regclass::text || ' ' || p.polname || ': ' || p.polcmd::text || ' '
            || case when p.polpermissive then 'permissive' else 'restrictive' end || ' to '
            || (select string_agg(coalesce(nullif(r, 0)::regrole::text, 'PUBLIC'), ',' order by 1) from unnest(p.polroles) r)
            || ' using ' || coalesce(pg_get_expr(p.polqual, p.polrelid), '-')
            || ' check ' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '-')
       from pg_policy p
     union all
-    select 'default privileges ' || d.defaclrole::regrole::text || ' ' || d.defaclobjtype || ': ' || d.defaclacl::text
+    select 'default privileges ' || d.defaclrole::regrole::text || ' ' || d.defaclobjtype::text || ': ' || d.defaclacl::text
       from pg_default_acl d
     order by 1`);
   return found.map((r) => r.line);
