@@ -27,6 +27,7 @@ const TERMINATE = 0x58; // 'X'
  * until the previous one has closed, and a closing connection's session is reset (its transaction
  * rolled back, `DISCARD ALL`: role, settings, prepared statements, locks) before the next one starts, as
  * if it had been a fresh backend. Only whole messages are handed to PGlite: TCP may split them.
+ * `COPY … FROM STDIN` does not work: PGlite's backend aborts on it (it takes COPY data its own way).
  *
  * (`@electric-sql/pglite-socket` does the same, but its versions for PGlite 0.3 require
  * `@electric-sql/pglite` 0.3 as a peer, which would clash with the 0.5 the embedded start uses.)
@@ -111,16 +112,25 @@ async function session(db: WireBackend, socket: Socket, closed: Promise<void>, r
     }
     if (complete.length === 0) return;
     const messages = Buffer.concat(complete);
-    work = work.then(() => exchange(messages)).catch((err) => { if (process.env.WIRE_DEBUG) console.error("wire", err); socket.destroy(); });
+    work = work.then(() => exchange(messages)).catch((err: unknown) => {
+      // PGlite itself failed (its WebAssembly backend aborts on what it does not support): say so,
+      // since every later connection fails with it.
+      console.error('PGlite wire bridge: the backend failed', err);
+      socket.destroy();
+    });
   };
 
   socket.on('data', onData);
   socket.resume();
   await closed;
   await work;
-  // What a new backend would start with: no transaction, the login role, PGlite's settings, nothing prepared.
+  // What a new backend would start with: no transaction, the login role, PGlite's settings, nothing
+  // prepared. A Sync first ends an extended query the client left in error, which would skip the rest.
+  await db.execProtocolRaw(SYNC);
   for (const sql of reset) await db.execProtocolRaw(simpleQuery(sql));
 }
+
+const SYNC = new Uint8Array([0x53, 0, 0, 0, 4]); // 'S'
 
 const literal = (value: string) => `'${value.replaceAll("'", "''")}'`;
 

@@ -87,6 +87,18 @@ describe('fieldops migrate on TimescaleDB', () => {
     });
   });
 
+  it('refuses a column-level grant on a compressed hypertable, as the released 004 met on TimescaleDB 2.28', async () => {
+    await owner(async (db) => {
+      await db.query('begin');
+      try {
+        await expect(db.query('grant select (id, ts) on punches to fieldops_worker'))
+          .rejects.toThrow(/column "id" of relation "_compressed_hypertable_\d+" does not exist/);
+      } finally {
+        await db.query('rollback');
+      }
+    });
+  });
+
   it("gives back of TimescaleDB's functions exactly what the API's queries call: time_bucket on timestamptz", async () => {
     await owner(async (db) => {
       expect(await extensionFunctionsExecutable(db)).toEqual(['fieldops_api: time_bucket(interval,timestamp with time zone)']);
