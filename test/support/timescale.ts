@@ -59,6 +59,16 @@ export async function createTimescaleDatabase(): Promise<TimescaleDatabase> {
   };
 }
 
+/** Runs `work` on the owner's connection (the session, while it holds it). */
+export async function withOwner<T>(tsdb: TimescaleDatabase, work: (db: PoolClient) => Promise<T>): Promise<T> {
+  const db = await tsdb.owner.connect();
+  try {
+    return await work(db);
+  } finally {
+    db.release();
+  }
+}
+
 /**
  * Runs `work` in one transaction as a service role (PGlite has one login: `SET ROLE`, as the embedded
  * start does), with the tenant set when given, exactly as the service's own connections would.
