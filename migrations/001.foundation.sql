@@ -226,10 +226,10 @@ begin
   insert into time_series_tables (name, retention) values (name, retention);
 end $fn$;
 
--- TimescaleDB only where `create extension` can really succeed (docs/design.md, "Data"). Its files
--- alone are not enough: on a server that has them but does not preload the library, creating the
--- extension ends the connection (a FATAL, which no exception handler catches), so that server takes
--- the plain path. The library is there when it is preloaded (listed, or its loader has defined its
+-- TimescaleDB only where `create extension` can really succeed (docs/design.md, "Data and tenancy").
+-- Its files alone are not enough: on a server that has them but does not preload the library,
+-- creating the extension ends the connection (a FATAL, which no exception handler catches), so that
+-- server takes the plain path. The library is there when it is preloaded (listed, or its loader has defined its
 -- settings), when the server allows installing it without (timescaledb.allow_install_without_preload),
 -- or on a WebAssembly build (PGlite), which has no preload stage: its extensions load on creation.
 do $$

@@ -1,6 +1,6 @@
 -- The services' privileges on the time series, the same on TimescaleDB and on plain PostgreSQL
--- (docs/design.md, "Data"). Idempotent: a database that applied the first 004, which granted
--- the worker columns of punches, ends in the same state as one that never did.
+-- (docs/design.md, "Data and tenancy"). Idempotent: a database that applied the first 004, which
+-- granted the worker columns of punches, ends in the same state as one that never did.
 
 -- The worker records what punch verification found, and nothing else: the verification columns of
 -- the punches it names by (id, ts). A function rather than column-level grants, which TimescaleDB

@@ -4,9 +4,9 @@ import type { PoolClient } from '../../services/shared/db.js';
 import { createEventRepository } from '../../services/api/repositories/events.js';
 import { createGpsEventRepository, type GpsBucket, type GpsFix } from '../../services/api/repositories/gps-events.js';
 import { createTimesheetRepository } from '../../services/api/repositories/timesheets.js';
-import { insertEvents } from '../../services/geofence/event-writer.js';
+import { insertEvents } from '../../services/shared/outbox.js';
 import { createPunchRepository } from '../../services/geofence/punch-repository.js';
-import { existingPositionIds, insertPunches } from '../../ingest/telemetry-writer.js';
+import { existingPositionIds, insertPunches } from '../../services/ingest/telemetry-writer.js';
 import type { PunchRow } from '../../ingest/rows.js';
 import { asTenant, createAsset, createDevice, createEmployee, createOrg } from '../support/factories.js';
 import { asService, servicePool, withOwner, type TimescaleDatabase } from '../support/timescale.js';
@@ -104,7 +104,11 @@ export function describeQueries(database: () => TimescaleDatabase): void {
         id: p.id, tsMs: p.tsMs, employeeId: employees[i]!, gpsVerified: true, siteId: p.tenantId === a.id ? fenceA : null, distanceM: 3,
       })));
       await insertEvents(db, [a, b].map((t) => ({
-        tenantId: t.id, type: 'geofence.enter', occurredAt: new Date(at(today, 0, 1)).toISOString(), data: { asset_id: t.assetId },
+        tenantId: t.id, type: 'asset.geofence_entered' as const, occurredAt: new Date(at(today, 0, 1)).toISOString(),
+        data: {
+          asset_id: t.assetId, device_id: t.trackerId, geofence_id: fenceA, geofence_name: 'Depot', geofence_kind: 'site' as const,
+          lat: 52.5, lon: 13.4, ts: new Date(at(today, 0, 1)).toISOString(), accuracy_m: null, speed_mps: 4,
+        },
         idempotencyKey: `enter-${t.id}`, assetId: t.assetId, deviceId: t.trackerId,
       })));
     }, { commit: true }));
@@ -190,7 +194,7 @@ export function describeQueries(database: () => TimescaleDatabase): void {
     it("lists the tenant's events only", async () => {
       for (const tenant of [a, b]) {
         const page = await asApi(tenant.id, (db) => createEventRepository(db).list({}, {}));
-        expect(page.data.map((e) => ({ event: e.event, tenant: e.tenant_id }))).toEqual([{ event: 'geofence.enter', tenant: tenant.id }]);
+        expect(page.data.map((e) => ({ event: e.event, tenant: e.tenant_id }))).toEqual([{ event: 'asset.geofence_entered', tenant: tenant.id }]);
       }
     });
   });

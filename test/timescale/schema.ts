@@ -11,9 +11,9 @@ import {
 import { asService, withOwner, type TimescaleDatabase } from '../support/timescale.js';
 
 /**
- * The TimescaleDB branch of the migrations (docs/design.md, "Data"): every migration applied from
- * empty, the hypertables and their policies, the schema invariants, and what each service role can
- * and cannot do on the time series, rows in compressed chunks included.
+ * The TimescaleDB branch of the migrations (docs/design.md, "Data and tenancy"): every migration
+ * applied from empty, the hypertables and their policies, the schema invariants, and what each service
+ * role can and cannot do on the time series, rows in compressed chunks included.
  */
 export function describeMigrations(database: () => TimescaleDatabase): void {
   const owner = <T>(work: (db: PoolClient) => Promise<T>) => withOwner(database(), work);

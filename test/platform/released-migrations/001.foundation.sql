@@ -1,6 +1,6 @@
 -- Foundation: tenants, identities, devices, business tables with forced row-level security,
 -- time-series tables (TimescaleDB hypertables when the extension exists, native partitions when not),
--- the events outbox, and the services' least-privilege roles (DESIGN section 8).
+-- the events outbox, and the services' least-privilege roles (docs/design.md, "Data and tenancy").
 
 -- Service login roles. Cluster-wide, so created only when missing (two databases may migrate at once).
 do $$
@@ -97,7 +97,7 @@ create table geofences (
   geometry jsonb not null,
   radius_m double precision check (radius_m > 0),
   width_m double precision check (width_m > 0),
-  -- Consecutive fixes on the new side that confirm a transition (DESIGN section 7: 3 by default).
+  -- Consecutive fixes on the new side that confirm a transition (docs/design.md, "Geofence evaluation": 3 by default).
   confirm_fixes integer not null default 3 check (confirm_fixes between 1 and 20),
   schedule jsonb,
   asset_filter jsonb,
@@ -128,7 +128,7 @@ create table devices (
   tenant_id uuid not null references organizations (id) on delete cascade,
   name text not null,
   kind text not null check (kind in ('tracker', 'attendance')),
-  -- SHA-256 of the device token: a token alone finds its device (DESIGN section 4).
+  -- SHA-256 of the device token: a token alone finds its device (docs/design.md, "Device contract").
   token_hash bytea not null unique,
   asset_id uuid references assets (id) on delete set null,
   site_id uuid references geofences (id) on delete set null,
@@ -170,7 +170,7 @@ create table device_state (
 );
 
 -- Events: the outbox of every event (geofence, punch, business). A relay moves rows to the Redis
--- stream events:{tenant} in id order and records the stream id it got (DESIGN section 2).
+-- stream events:{tenant} in id order and records the stream id it got (docs/design.md, "Events outbox").
 create table events (
   id bigint generated always as identity primary key,
   tenant_id uuid not null references organizations (id) on delete cascade,
