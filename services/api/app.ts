@@ -18,6 +18,8 @@ import { requestIdPlugin } from './plugins/request-id.js';
 import { newRequestId } from '../shared/contracts/errors.js';
 import { tenantDbPlugin } from './plugins/tenant-db.js';
 import { validationPlugin } from './plugins/validation.js';
+import { versionsPlugin } from './plugins/versions.js';
+import { writesPlugin } from './plugins/writes.js';
 import { apiRoutes } from './routes/index.js';
 import { mapRoutes } from './routes/map.js';
 
@@ -25,7 +27,8 @@ import { mapRoutes } from './routes/map.js';
  * The REST API (docs/design.md, "REST API"), built in layers:
  *   1. cross-cutting: request ids, the error handler (every error → the contract's shape), JSON bodies,
  *      schema validation (strict bodies, coerced query strings), metrics, OpenAPI + Swagger UI, the per-tenant rate limit (Redis store), health checks,
- *      `request.tenantDb` (one transaction with the tenant set);
+ *      `request.tenantDb` (one transaction with the tenant set), `reply.commit` (the write path: one
+ *      transaction, `Idempotency-Key`, the ETag), `request.ifMatch`;
  *   2. /v1: the auth layer (bearer → principal; 401, then 402 for plan-gated use, then 403 for scopes);
  *   3. the resources' routes — see routes/index.ts for how to add one.
  * This function only builds; services/api/role.ts listens. Tests build through test/support/api.ts.
@@ -67,6 +70,8 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(healthPlugin, { pool, redis });
   await app.register(mapRoutes, { config, realtimePort: deps.realtimePort });
   await app.register(tenantDbPlugin, { pool });
+  await app.register(versionsPlugin);
+  await app.register(writesPlugin, { pool, sealSecret: config.jwtSecret });
   const authenticator = cachingAuthenticator(deps.authenticator);
   app.decorate('credentialsChanged', () => authenticator.credentialsChanged());
   await app.register(apiRoutes, {

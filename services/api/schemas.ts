@@ -14,6 +14,9 @@ export const NullableTimestamp = (options: { description?: string } = {}) =>
 
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
+/** The object's version: bumped by every change, answered as the ETag `"<version>"`, compared with If-Match. */
+export const Version = Type.Integer({ minimum: 1, description: 'Bumped by every change; the ETag is `"<version>"`' });
+
 /** `/:id` with a uuid: anything else is answered 404 like a missing object. */
 export const IdParams = Type.Object({ id: Uuid() });
 

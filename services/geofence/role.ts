@@ -1,3 +1,4 @@
+import { IdempotencyKeyPurge } from '../jobs/idempotency-purge.js';
 import { OutboxRelay } from '../jobs/outbox-relay.js';
 import { PartitionMaintenance } from '../jobs/partition-maintenance.js';
 import type { RoleStarter } from '../shared/runtime.js';
@@ -7,8 +8,8 @@ import { StreamTrimmer } from './stream-trimmer.js';
 /**
  * The `geofence` role: evaluates fixes and verifies punches (GeofenceWorker) and trims the streams it
  * consumes. It also hosts the platform's jobs (services/jobs/): the events outbox relay to
- * `events:{tenant}` (one relay active per database; this one may stand by) and the hourly time-series
- * partition maintenance — see docs/design.md, "Jobs".
+ * `events:{tenant}` (one relay active per database; this one may stand by), the hourly time-series
+ * partition maintenance and the hourly purge of expired idempotency keys — see docs/design.md, "Jobs".
  */
 export const startRole: RoleStarter = async (runtime) => {
   const log = runtime.log.child({ role: 'geofence' });
@@ -17,11 +18,13 @@ export const startRole: RoleStarter = async (runtime) => {
   const relay = new OutboxRelay(pool, runtime.bus(), log, { streams: runtime.streams, maxLen: runtime.config.STREAM_MAXLEN });
   const trimmer = new StreamTrimmer(runtime.bus(), () => [...runtime.streams.allPositionShards(), runtime.streams.punches], GEOFENCE_GROUP, log);
   const partitions = new PartitionMaintenance(pool, log);
+  const idempotencyKeys = new IdempotencyKeyPurge(pool, log);
   try {
     await worker.start();
     relay.start();
     trimmer.start();
     partitions.start();
+    idempotencyKeys.start();
   } catch (err) {
     await worker.close().catch(() => {});
     throw err;
@@ -34,6 +37,7 @@ export const startRole: RoleStarter = async (runtime) => {
     close: () =>
       (closing ??= (async () => {
         partitions.close();
+        idempotencyKeys.close();
         await Promise.all([worker.close(), relay.close(), trimmer.close()]);
       })()),
   };

@@ -1,12 +1,32 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
+import { Type, type TSchema } from '@fastify/type-provider-typebox';
 import { ErrorResponse } from '../schemas.js';
 
 export const OPENAPI_PATH = '/v1/openapi.json';
 export const DOCS_PATH = '/v1/docs';
 
 type Operation = { responses?: Record<string, unknown> };
+
+/** The write headers of docs/design.md, "REST conventions", as documented request headers. */
+function writeHeaders(method: string | string[], url: string, idempotent: boolean | 'sealed' | undefined) {
+  const methods = Array.isArray(method) ? method : [method];
+  const properties: Record<string, TSchema> = {};
+  if (idempotent) {
+    properties['idempotency-key'] = Type.Optional(Type.String({
+      maxLength: 255,
+      description: 'Repeated within 24 h, the request answers its first result (same status and body, `Idempotent-Replayed: true`) '
+        + 'and changes nothing more; the same key with another request is 409.',
+    }));
+  }
+  if (url.includes('/:id') && methods.some((m) => m === 'PATCH' || m === 'DELETE' || m === 'POST')) {
+    properties['if-match'] = Type.Optional(Type.String({
+      description: 'The ETag (`"<version>"`) of the object as you last saw it: if it has changed since, 409 and nothing is written.',
+    }));
+  }
+  return Object.keys(properties).length ? Type.Object(properties) : null;
+}
 
 /**
  * OpenAPI 3 generated from the route schemas (the single source of truth), served at
@@ -39,6 +59,8 @@ export const docsPlugin = fp<{ version: string }>(
           const note = `Needs the \`${route.config.scope}\` scope.`;
           documented.description = documented.description ? `${String(documented.description)}\n\n${note}` : note;
         }
+        const headers = writeHeaders(route.method, url, route.config?.idempotent);
+        if (headers) documented.headers = headers;
         return { schema: documented as typeof schema, url };
       },
       transformObject: (documents) => {

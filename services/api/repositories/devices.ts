@@ -2,6 +2,7 @@ import { PgError, pgErrorCode, type Queryable } from '../../shared/db.js';
 import { randomSecret, sha256 } from '../../shared/secrets.js';
 import type { DeviceKind } from '../../shared/contracts/domain.js';
 import { badReference, conflict } from '../../shared/contracts/errors.js';
+import { checkIfMatch, type Precondition } from '../preconditions.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
 
@@ -26,6 +27,7 @@ export interface Device {
   token_rotated_at: Date | null;
   last_seen_at: Date | null;
   last_position: LastPosition | null;
+  version: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -54,7 +56,7 @@ interface DeviceRow extends Omit<Device, 'status' | 'last_position'> {
   battery_pct: number | null;
 }
 
-const SELECT = `d.id, d.name, d.kind, d.asset_id, d.site_id, d.disabled_at, d.token_rotated_at, d.created_at, d.updated_at,
+const SELECT = `d.id, d.name, d.kind, d.asset_id, d.site_id, d.disabled_at, d.token_rotated_at, d.version, d.created_at, d.updated_at,
   s.last_seen_at, s.last_fix_ts, s.lat, s.lon, s.speed_mps, s.heading_deg, s.accuracy_m, s.battery_pct`;
 const FROM = 'devices d left join device_state s on s.device_id = d.id';
 
@@ -120,7 +122,8 @@ export function createDeviceRepository(db: Queryable) {
       return { device: toDevice(rows[0]!), token };
     },
 
-    async update(id: string, changes: { name?: string } & DeviceLinks): Promise<Device | null> {
+    async update(id: string, changes: { name?: string } & DeviceLinks, precondition: Precondition | null = null): Promise<Device | null> {
+      if (!(await checkIfMatch(db, 'devices', id, precondition, 'device'))) return null;
       await checkLinks(changes);
       const params = new SqlParams();
       const idParam = params.add(id);
@@ -133,7 +136,8 @@ export function createDeviceRepository(db: Queryable) {
     },
 
     /** A new token replaces the old one at once; ingest drops its cached credentials on the change notice. */
-    async rotateToken(id: string): Promise<{ device: Device; token: string } | null> {
+    async rotateToken(id: string, precondition: Precondition | null = null): Promise<{ device: Device; token: string } | null> {
+      if (!(await checkIfMatch(db, 'devices', id, precondition, 'device'))) return null;
       const token = randomSecret(32);
       const { rowCount } = await db.query(
         'update devices set token_hash = $2, token_rotated_at = now(), updated_at = now() where id = $1',
@@ -142,7 +146,8 @@ export function createDeviceRepository(db: Queryable) {
       return rowCount ? { device: (await find(id))!, token } : null;
     },
 
-    async setDisabled(id: string, disabled: boolean): Promise<Device | null> {
+    async setDisabled(id: string, disabled: boolean, precondition: Precondition | null = null): Promise<Device | null> {
+      if (!(await checkIfMatch(db, 'devices', id, precondition, 'device'))) return null;
       const { rowCount } = await db.query(
         `update devices set disabled_at = ${disabled ? 'coalesce(disabled_at, now())' : 'null'}, updated_at = now() where id = $1`,
         [id],
@@ -150,7 +155,8 @@ export function createDeviceRepository(db: Queryable) {
       return rowCount ? find(id) : null;
     },
 
-    async delete(id: string): Promise<boolean> {
+    async delete(id: string, precondition: Precondition | null = null): Promise<boolean> {
+      if (!(await checkIfMatch(db, 'devices', id, precondition, 'device'))) return false;
       const { rowCount } = await db.query('delete from devices where id = $1', [id]);
       return rowCount === 1;
     },
@@ -177,6 +183,7 @@ function toDevice(row: DeviceRow): Device {
           ts: row.last_fix_ts, lat: row.lat, lon: row.lon, speed_mps: row.speed_mps, heading_deg: row.heading_deg,
           accuracy_m: row.accuracy_m, battery_pct: row.battery_pct,
         },
+    version: row.version,
     created_at: row.created_at,
     updated_at: row.updated_at,
   };

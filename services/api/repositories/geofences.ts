@@ -3,6 +3,7 @@ import type { FenceGeometry } from '../../shared/geofence/fence-geometry.js';
 import type { FenceSchedule } from '../../shared/geofence/fence-schedule.js';
 import type { FenceKind } from '../../shared/contracts/domain.js';
 import type { Issue } from '../../shared/contracts/errors.js';
+import { checkIfMatch, type Precondition } from '../preconditions.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
 
@@ -17,12 +18,13 @@ export interface Geofence {
   schedule: FenceSchedule | null;
   asset_filter: { asset_ids: string[] } | null;
   metadata: Record<string, unknown>;
+  version: number;
   created_at: Date;
   updated_at: Date;
 }
 
 /** A fence as stored: the shape already validated and normalized by the caller. */
-export type GeofenceFields = Omit<Geofence, 'id' | 'created_at' | 'updated_at'>;
+export type GeofenceFields = Omit<Geofence, 'id' | 'version' | 'created_at' | 'updated_at'>;
 
 export interface GeofenceFilters {
   kind?: FenceKind;
@@ -32,7 +34,7 @@ export interface GeofenceFilters {
 export const GEOFENCE_SORT_FIELDS = ['created_at', 'name'] as const;
 
 const COLUMNS = `g.id, g.name, g.kind, g.geometry, g.radius_m, g.width_m, g.confirm_fixes, g.schedule, g.asset_filter,
-  g.metadata, g.created_at, g.updated_at`;
+  g.metadata, g.version, g.created_at, g.updated_at`;
 
 const WRITABLE = ['name', 'kind', 'geometry', 'radius_m', 'width_m', 'confirm_fixes', 'schedule', 'asset_filter', 'metadata'] as const;
 const JSON_COLUMNS = new Set<string>(['geometry', 'schedule', 'asset_filter', 'metadata']);
@@ -42,8 +44,8 @@ const JSON_COLUMNS = new Set<string>(['geometry', 'schedule', 'asset_filter', 'm
  * of migration 001), which the running evaluators follow within a second.
  */
 export function createGeofenceRepository(db: Queryable) {
-  const find = async (id: string): Promise<Geofence | null> => {
-    const { rows } = await db.query<Geofence>(`select ${COLUMNS} from geofences g where g.id = $1`, [id]);
+  const find = async (id: string, forUpdate = false): Promise<Geofence | null> => {
+    const { rows } = await db.query<Geofence>(`select ${COLUMNS} from geofences g where g.id = $1${forUpdate ? ' for update' : ''}`, [id]);
     return rows[0] ?? null;
   };
 
@@ -97,7 +99,8 @@ export function createGeofenceRepository(db: Queryable) {
       return rowCount ? find(id) : null;
     },
 
-    async delete(id: string): Promise<boolean> {
+    async delete(id: string, precondition: Precondition | null = null): Promise<boolean> {
+      if (!(await checkIfMatch(db, 'geofences', id, precondition, 'geofence'))) return false;
       const { rowCount } = await db.query('delete from geofences where id = $1', [id]);
       return rowCount === 1;
     },

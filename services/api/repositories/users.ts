@@ -1,5 +1,6 @@
 import { PgError, pgErrorCode, type Queryable } from '../../shared/db.js';
 import { conflict } from '../../shared/contracts/errors.js';
+import { checkIfMatch, type Precondition } from '../preconditions.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
 
@@ -13,6 +14,7 @@ export interface User {
   role: UserRole;
   disabled: boolean;
   disabled_at: Date | null;
+  version: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -34,7 +36,7 @@ export interface UserFilters {
 
 export const USER_SORT_FIELDS = ['created_at', 'email', 'name'] as const;
 
-const COLUMNS = `u.id, u.email, u.name, u.role, u.disabled_at is not null as disabled, u.disabled_at, u.created_at, u.updated_at`;
+const COLUMNS = `u.id, u.email, u.name, u.role, u.disabled_at is not null as disabled, u.disabled_at, u.version, u.created_at, u.updated_at`;
 
 /** Users of the tenant set on `db`; row-level security keeps every other tenant's users out of sight. */
 export function createUserRepository(db: Queryable) {
@@ -74,7 +76,9 @@ export function createUserRepository(db: Queryable) {
       }
     },
 
-    async update(id: string, changes: { name?: string | null; role?: UserRole; disabled?: boolean; passwordHash?: string }): Promise<User | null> {
+    async update(id: string, changes: { name?: string | null; role?: UserRole; disabled?: boolean; passwordHash?: string },
+      precondition: Precondition | null = null): Promise<User | null> {
+      if (!(await checkIfMatch(db, 'users', id, precondition, 'user'))) return null;
       const params = new SqlParams();
       const idParam = params.add(id);
       const sets = ['updated_at = now()'];
@@ -92,7 +96,8 @@ export function createUserRepository(db: Queryable) {
       return rows[0] ?? null;
     },
 
-    async delete(id: string): Promise<boolean> {
+    async delete(id: string, precondition: Precondition | null = null): Promise<boolean> {
+      if (!(await checkIfMatch(db, 'users', id, precondition, 'user'))) return false;
       const { rowCount } = await db.query('delete from users where id = $1', [id]);
       return rowCount === 1;
     },

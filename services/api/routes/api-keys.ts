@@ -37,11 +37,11 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/api-keys', {
     schema: { tags, summary: 'Create an API key (the key is shown once)', body: NewApiKey, response: { 201: dataOf(CreatedApiKey) } },
-    config: { scope: 'api_keys.write', apiAccess: true },
+    config: { scope: 'api_keys.write', apiAccess: true, idempotent: 'sealed' },
   }, async (request, reply) => {
     const principal = request.principal;
     const scopes = request.body.scopes ?? principal.scopes;
-    const created = await request.tenantDb(async (db) => {
+    return reply.commit(201, async (db) => {
       const keys = createApiKeyRepository(db);
       const known = await keys.knownScopes();
       const unknown = scopes.flatMap((scope, i) => (known.has(scope) ? [] : [{ path: `scopes.${i}`, message: `${scope} is not a scope` }]));
@@ -49,9 +49,8 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const notHeld = scopes.filter((scope) => !principal.scopes.includes(scope));
       // A key never grants more than its creator holds.
       if (notHeld.length) throw forbidden(`you cannot grant scopes you do not hold: ${notHeld.join(', ')}`);
-      return keys.create({ tenantId: principal.tenantId, userId: principal.userId, name: request.body.name, scopes });
+      return { data: await keys.create({ tenantId: principal.tenantId, userId: principal.userId, name: request.body.name, scopes }) };
     });
-    return reply.code(201).send({ data: created });
   });
 
   app.get('/api-keys', {

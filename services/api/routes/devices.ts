@@ -3,7 +3,7 @@ import { DEVICE_KINDS } from '../../shared/contracts/domain.js';
 import { notFound } from '../../shared/contracts/errors.js';
 import { listOf, listQuerySchema } from '../pagination.js';
 import { createDeviceRepository, DEVICE_SORT_FIELDS } from '../repositories/devices.js';
-import { dataOf, IdParams, NoContent, Nullable, NullableTimestamp, StringEnum, Timestamp, Uuid } from '../schemas.js';
+import { dataOf, IdParams, NoContent, Nullable, NullableTimestamp, StringEnum, Timestamp, Uuid, Version } from '../schemas.js';
 
 const Kind = StringEnum(DEVICE_KINDS);
 
@@ -28,6 +28,7 @@ const Device = Type.Object({
   token_rotated_at: NullableTimestamp(),
   last_seen_at: NullableTimestamp({ description: 'Last contact of the device' }),
   last_position: Nullable(LastPosition),
+  version: Version,
   created_at: Timestamp(),
   updated_at: Timestamp(),
 });
@@ -62,11 +63,11 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/devices', {
     schema: { tags, summary: 'Register a device (its token is shown once)', body: NewDevice, response: { 201: dataOf(DeviceWithToken) } },
-    config: write,
-  }, async (request, reply) => {
-    const { device, token } = await request.tenantDb((db) => createDeviceRepository(db).create(request.body));
-    return reply.code(201).send({ data: { ...device, token } });
-  });
+    config: { ...write, idempotent: 'sealed' },
+  }, async (request, reply) => reply.commit(201, async (db) => {
+    const { device, token } = await createDeviceRepository(db).create(request.body);
+    return { data: { ...device, token } };
+  }));
 
   app.get('/devices', {
     schema: { tags, summary: 'List devices with their last contact and position', querystring: DeviceQuery, response: { 200: listOf(Device) } },
@@ -88,20 +89,20 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch('/devices/:id', {
     schema: { tags, summary: 'Rename a device or change its asset or site', params: IdParams, body: DeviceChanges, response: { 200: dataOf(Device) } },
     config: write,
-  }, async (request) => {
-    const device = await request.tenantDb((db) => createDeviceRepository(db).update(request.params.id, request.body));
+  }, async (request, reply) => reply.commit(200, async (db) => {
+    const device = await createDeviceRepository(db).update(request.params.id, request.body, request.ifMatch);
     if (!device) throw notFound('device');
     return { data: device };
-  });
+  }));
 
   app.post('/devices/:id/rotate-token', {
     schema: { tags, summary: 'Replace the device token (the old one stops working)', params: IdParams, response: { 200: dataOf(DeviceWithToken) } },
-    config: write,
-  }, async (request) => {
-    const rotated = await request.tenantDb((db) => createDeviceRepository(db).rotateToken(request.params.id));
+    config: { ...write, idempotent: 'sealed' },
+  }, async (request, reply) => reply.commit(200, async (db) => {
+    const rotated = await createDeviceRepository(db).rotateToken(request.params.id, request.ifMatch);
     if (!rotated) throw notFound('device');
     return { data: { ...rotated.device, token: rotated.token } };
-  });
+  }));
 
   for (const action of ['disable', 'enable'] as const) {
     app.post(`/devices/:id/${action}`, {
@@ -111,20 +112,18 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: IdParams,
         response: { 200: dataOf(Device) },
       },
-      config: write,
-    }, async (request) => {
-      const device = await request.tenantDb((db) => createDeviceRepository(db).setDisabled(request.params.id, action === 'disable'));
+      config: { ...write, idempotent: true },
+    }, async (request, reply) => reply.commit(200, async (db) => {
+      const device = await createDeviceRepository(db).setDisabled(request.params.id, action === 'disable', request.ifMatch);
       if (!device) throw notFound('device');
       return { data: device };
-    });
+    }));
   }
 
   app.delete('/devices/:id', {
     schema: { tags, summary: 'Delete a device (its stored positions stay)', params: IdParams, response: { 204: NoContent } },
     config: write,
-  }, async (request, reply) => {
-    const deleted = await request.tenantDb((db) => createDeviceRepository(db).delete(request.params.id));
-    if (!deleted) throw notFound('device');
-    return reply.code(204).send(null);
-  });
+  }, async (request, reply) => reply.commit(204, async (db) => {
+    if (!(await createDeviceRepository(db).delete(request.params.id, request.ifMatch))) throw notFound('device');
+  }));
 };

@@ -3,9 +3,10 @@ import { FENCE_GEOMETRY_TYPES, MAX_FENCE_VERTICES, validateFenceShape } from '..
 import { validateSchedule } from '../../shared/geofence/fence-schedule.js';
 import { FENCE_KINDS } from '../../shared/contracts/domain.js';
 import { badRequest, notFound, type Issue } from '../../shared/contracts/errors.js';
+import { assertVersion } from '../preconditions.js';
 import { listOf, listQuerySchema } from '../pagination.js';
 import { createGeofenceRepository, GEOFENCE_SORT_FIELDS, type Geofence, type GeofenceRepository } from '../repositories/geofences.js';
-import { dataOf, IdParams, NoContent, Nullable, StringEnum, Timestamp, Uuid } from '../schemas.js';
+import { dataOf, IdParams, NoContent, Nullable, StringEnum, Timestamp, Uuid, Version } from '../schemas.js';
 
 const Kind = StringEnum(FENCE_KINDS, {
   description: '`site`: punches are verified against it; `restricted`: entering or leaving is a breach; `zone`: a named area',
@@ -49,6 +50,7 @@ const GeofenceItem = Type.Object({
   schedule: Nullable(Schedule),
   asset_filter: Nullable(AssetFilter),
   metadata: Metadata,
+  version: Version,
   created_at: Timestamp(),
   updated_at: Timestamp(),
 });
@@ -105,24 +107,22 @@ export const geofenceRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/geofences', {
     schema: { tags, summary: 'Create a geofence (polygon, multipolygon, circle or corridor)', body: NewGeofence, response: { 201: dataOf(GeofenceItem) } },
-    config: write,
-  }, async (request, reply) => {
+    config: { ...write, idempotent: true },
+  }, async (request, reply) => reply.commit(201, async (db) => {
     const body = request.body;
-    const geofence = await request.tenantDb(async (db) => {
-      const repository = createGeofenceRepository(db);
-      const shape = (await checkFence(repository, body, null))!;
-      return repository.create({
-        name: body.name,
-        kind: body.kind,
-        ...shape,
-        confirm_fixes: body.confirm_fixes ?? 3,
-        schedule: body.schedule ?? null,
-        asset_filter: body.asset_filter ?? null,
-        metadata: body.metadata ?? {},
-      });
+    const repository = createGeofenceRepository(db);
+    const shape = (await checkFence(repository, body, null))!;
+    const geofence = await repository.create({
+      name: body.name,
+      kind: body.kind,
+      ...shape,
+      confirm_fixes: body.confirm_fixes ?? 3,
+      schedule: body.schedule ?? null,
+      asset_filter: body.asset_filter ?? null,
+      metadata: body.metadata ?? {},
     });
-    return reply.code(201).send({ data: geofence });
-  });
+    return { data: geofence };
+  }));
 
   app.get('/geofences', {
     schema: { tags, summary: 'List geofences', querystring: GeofenceQuery, response: { 200: listOf(GeofenceItem) } },
@@ -144,25 +144,20 @@ export const geofenceRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch('/geofences/:id', {
     schema: { tags, summary: 'Change a geofence; running evaluators follow within a second', params: IdParams, body: GeofenceChanges, response: { 200: dataOf(GeofenceItem) } },
     config: write,
-  }, async (request) => {
+  }, async (request, reply) => reply.commit(200, async (db) => {
     const { geometry: _geometry, radius_m: _radius, width_m: _width, ...rest } = request.body;
-    const geofence = await request.tenantDb(async (db) => {
-      const repository = createGeofenceRepository(db);
-      const current = await repository.find(request.params.id);
-      if (!current) return null;
-      const shape = await checkFence(repository, request.body, current);
-      return repository.update(current.id, { ...rest, ...shape });
-    });
-    if (!geofence) throw notFound('geofence');
-    return { data: geofence };
-  });
+    const repository = createGeofenceRepository(db);
+    const current = await repository.find(request.params.id, request.ifMatch !== null);
+    if (!current) throw notFound('geofence');
+    assertVersion(request.ifMatch, current.version, 'geofence');
+    const shape = await checkFence(repository, request.body, current);
+    return { data: (await repository.update(current.id, { ...rest, ...shape }))! };
+  }));
 
   app.delete('/geofences/:id', {
     schema: { tags, summary: 'Delete a geofence (devices at this site keep no site)', params: IdParams, response: { 204: NoContent } },
     config: write,
-  }, async (request, reply) => {
-    const deleted = await request.tenantDb((db) => createGeofenceRepository(db).delete(request.params.id));
-    if (!deleted) throw notFound('geofence');
-    return reply.code(204).send(null);
-  });
+  }, async (request, reply) => reply.commit(204, async (db) => {
+    if (!(await createGeofenceRepository(db).delete(request.params.id, request.ifMatch))) throw notFound('geofence');
+  }));
 };

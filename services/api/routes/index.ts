@@ -33,6 +33,16 @@ import { userRoutes } from './users.js';
  *    connection, one transaction, tenant set) and throws `notFound('geofence')`, `badRequest(msg, issues)`,
  *    `conflict(msg)`, `forbidden(msg)` from ../errors.ts; the error handler renders the contract's shape.
  *    `request.principal` is the caller (tenantId, userId, scopes, plan). Validation is the schema's job.
+ *    Writes (README, "REST conventions"):
+ *      - every POST declares `config.idempotent` (true; 'sealed' if the answer shows a secret; false if
+ *        it changes nothing) and answers with `return reply.commit(201, async (db) => ({ data }))`:
+ *        one transaction, Idempotency-Key claimed and the answer stored in it, the ETag set;
+ *      - PATCH, DELETE and actions on one object honour If-Match: pass `request.ifMatch` to the
+ *        repository, which calls `checkIfMatch(db, table, id, precondition, what)` (or `assertVersion`
+ *        on the row it locked itself) before writing;
+ *      - the item schema has `version: Version`; the table a `version` column and the bump trigger;
+ *      - changes worth keeping go to `createHistory(db, type).record(…)`, events to `recordEvent(…)`
+ *        (typed in ../outbox.ts), both inside the same transaction.
  * 3. Add the plugin to RESOURCE_ROUTES below. It appears in /v1/openapi.json and /v1/docs by itself.
  *
  * Pages outside /v1 (a static /map) register on the root app in ../app.ts, where no auth applies.

@@ -124,16 +124,15 @@ export const timesheetRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: Decision,
         response: { 200: dataOf(Timesheet) },
       },
-      config: { scope: 'timesheets.write' },
+      config: { scope: 'timesheets.write', idempotent: true },
       // The note is optional, and so is the body that carries it.
       preValidation: async (request) => {
         request.body ??= {};
       },
-    }, async (request) => {
-      const timesheet = await request.tenantDb((db) =>
-        createTimesheetRepository(db).decide(request.params.id, status, request.principal.userId, request.body.note ?? null));
+    }, async (request, reply) => reply.commit(200, async (db) => {
+      const timesheet = await createTimesheetRepository(db).decide(request.params.id, status, request.principal.userId, request.body.note ?? null);
       if (!timesheet) throw notFound('timesheet');
       return { data: timesheet };
-    });
+    }));
   }
 };

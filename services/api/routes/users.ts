@@ -3,7 +3,7 @@ import { hashPassword } from '../../shared/secrets.js';
 import { conflict, notFound } from '../../shared/contracts/errors.js';
 import { listOf, listQuerySchema } from '../pagination.js';
 import { createUserRepository, USER_ROLES, USER_SORT_FIELDS } from '../repositories/users.js';
-import { dataOf, IdParams, NoContent, Nullable, NullableTimestamp, StringEnum, Timestamp, Uuid } from '../schemas.js';
+import { dataOf, IdParams, NoContent, Nullable, NullableTimestamp, StringEnum, Timestamp, Uuid, Version } from '../schemas.js';
 
 const Role = StringEnum([...USER_ROLES], { description: 'Built-in role; it decides the scopes of the user\'s sessions' });
 const Password = Type.String({ minLength: 8, maxLength: 200 });
@@ -15,6 +15,7 @@ const User = Type.Object({
   role: Role,
   disabled: Type.Boolean(),
   disabled_at: NullableTimestamp(),
+  version: Version,
   created_at: Timestamp(),
   updated_at: Timestamp(),
 });
@@ -61,30 +62,31 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/users', {
     schema: { tags, summary: 'Create a user with a role', body: NewUser, response: { 201: dataOf(User) } },
-    config: { scope: 'users.write' },
+    config: { scope: 'users.write', idempotent: true },
   }, async (request, reply) => {
     const { password, ...fields } = request.body;
     const passwordHash = await hashPassword(password);
-    const user = await request.tenantDb((db) =>
-      createUserRepository(db).create({ ...fields, name: fields.name ?? null, passwordHash }));
-    return reply.code(201).send({ data: user });
+    return reply.commit(201, async (db) => ({ data: await createUserRepository(db).create({ ...fields, name: fields.name ?? null, passwordHash }) }));
   });
 
   app.patch('/users/:id', {
     schema: { tags, summary: 'Change a user\'s name, role, password or disabled state', params: IdParams, body: UserChanges, response: { 200: dataOf(User) } },
     config: { scope: 'users.write' },
-  }, async (request) => {
+  }, async (request, reply) => {
     const { id } = request.params;
     const { password, ...changes } = request.body;
     if (id === request.principal.userId && changes.disabled) {
       throw conflict('you cannot disable your own user', [{ path: 'disabled', message: 'is your own user' }]);
     }
     const passwordHash = password === undefined ? undefined : await hashPassword(password);
-    const user = await request.tenantDb((db) => createUserRepository(db).update(id, { ...changes, passwordHash }));
+    await reply.commit(200, async (db) => {
+      const user = await createUserRepository(db).update(id, { ...changes, passwordHash }, request.ifMatch);
+      if (!user) throw notFound('user');
+      return { data: user };
+    });
     // A disabled user's API keys stop working.
     if (changes.disabled) app.credentialsChanged();
-    if (!user) throw notFound('user');
-    return { data: user };
+    return reply;
   });
 
   app.delete('/users/:id', {
@@ -93,9 +95,10 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { id } = request.params;
     if (id === request.principal.userId) throw conflict('you cannot delete your own user');
-    const deleted = await request.tenantDb((db) => createUserRepository(db).delete(id));
+    await reply.commit(204, async (db) => {
+      if (!(await createUserRepository(db).delete(id, request.ifMatch))) throw notFound('user');
+    });
     app.credentialsChanged();
-    if (!deleted) throw notFound('user');
-    return reply.code(204).send(null);
+    return reply;
   });
 };
