@@ -32,6 +32,7 @@ export interface VersionEntry<T = Record<string, unknown>> {
   api_key_id: string | null;
   changes: FieldChanges;
   snapshot: T;
+  restored_from: number | null;
 }
 
 /** A versioned object as history needs it: its id, its version after the change, and its fields. */
@@ -56,24 +57,41 @@ export function diffFields(before: object | null, after: object, fields: readonl
 
 const asJson = (value: unknown): unknown => (value instanceof Date ? value.toISOString() : value);
 
+export interface Change {
+  action: string;
+  actor: Actor;
+  /** The object before the change; null when it was created. */
+  before: object | null;
+  after: Versioned;
+  /** The fields whose changes are recorded. */
+  fields: readonly string[];
+  /** What to keep of the object (default: `after` whole); leave out live readings. */
+  snapshot?: object;
+  /** A restore: the version brought back. */
+  restoredFrom?: number;
+}
+
 export function createHistory(db: Queryable, objectType: HistoryObjectType) {
   return {
-    /** Records one change; `before` is null for the creation. */
-    async record(action: string, actor: Actor, before: object | null, after: Versioned, fields: readonly string[]): Promise<void> {
+    /** Records one change (`before` is null for the creation); returns what changed. */
+    async record(change: Change): Promise<FieldChanges> {
+      const { after } = change;
+      const changes = diffFields(change.before, after, change.fields);
       await db.query({
         name: 'fieldops_history_record',
-        text: `insert into object_versions (tenant_id, object_type, object_id, version, action, changed_by, api_key_id, changes, snapshot)
-               values (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8)`,
-        values: [objectType, after.id, after.version, action, actor.userId, actor.apiKeyId,
-          JSON.stringify(diffFields(before, after, fields)), JSON.stringify(after)],
+        text: `insert into object_versions (tenant_id, object_type, object_id, version, action, changed_by, api_key_id, changes, snapshot, restored_from)
+               values (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        values: [objectType, after.id, after.version, change.action, change.actor.userId, change.actor.apiKeyId,
+          JSON.stringify(changes), JSON.stringify(change.snapshot ?? after), change.restoredFrom ?? null],
       });
+      return changes;
     },
 
     /** An object's versions, newest first by default. */
     list<T>(objectId: string, query: ListQuery): Promise<ListResult<VersionEntry<T>>> {
       const params = new SqlParams();
       return listPage<VersionEntry<T>>(db, {
-        select: 'v.version, v.action, v.changed_at, v.changed_by, v.api_key_id, v.changes, v.snapshot',
+        select: 'v.version, v.action, v.changed_at, v.changed_by, v.api_key_id, v.changes, v.snapshot, v.restored_from',
         from: 'object_versions v',
         where: [`v.object_type = ${params.add(objectType)}`, `v.object_id = ${params.add(objectId)}`],
         params,
@@ -85,7 +103,7 @@ export function createHistory(db: Queryable, objectType: HistoryObjectType) {
 
     async find<T>(objectId: string, version: number): Promise<VersionEntry<T> | null> {
       const { rows } = await db.query<VersionEntry<T>>(
-        `select version, action, changed_at, changed_by, api_key_id, changes, snapshot from object_versions
+        `select version, action, changed_at, changed_by, api_key_id, changes, snapshot, restored_from from object_versions
           where object_type = $1 and object_id = $2 and version = $3`,
         [objectType, objectId, version],
       );

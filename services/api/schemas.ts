@@ -50,3 +50,25 @@ export const TimeRangeQuery = {
   from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive start, ISO 8601' })),
   to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive end, ISO 8601' })),
 };
+
+/** `{"field": {"from", "to"}}` of every field a change touched. */
+export const FieldChanges = Type.Record(Type.String(), Type.Object({ from: Type.Unknown(), to: Type.Unknown() }), {
+  description: 'Each changed field, before and after',
+});
+
+/** The common part of a history entry (services/api/history.ts): who, when, what. */
+export const HistoryEntryFields = {
+  version: Type.Integer({ description: 'The object\'s version after the change' }),
+  action: Type.String({ description: 'created, updated, or the action taken' }),
+  changed_at: Timestamp(),
+  changed_by: Nullable(Uuid({ description: 'The user who made the change (for an API key, the user it acts for)' })),
+  api_key_id: Nullable(Uuid({ description: 'The API key used, if one was' })),
+  changes: FieldChanges,
+};
+
+/** One version of an object: the common part, the version a restore brought back, and the object as it was. */
+export const VersionEntryOf = <T extends TSchema>(record: T) => Type.Object({
+  ...HistoryEntryFields,
+  restored_from: Nullable(Type.Integer({ description: 'For a restore: the version brought back' })),
+  data: record,
+});

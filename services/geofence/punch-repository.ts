@@ -38,6 +38,24 @@ export function createPunchRepository(db: Queryable) {
     },
 
     /**
+     * The fence each punching device's site stands for: a device's `site_id` names a site (whose
+     * `site` geofence is the fence) or, as before sites existed, the geofence itself. Null when it names
+     * neither, or a site without a fence. One query for a whole batch.
+     */
+    async resolveSiteFences(refs: { tenantId: string; siteId: string | null }[]): Promise<(string | null)[]> {
+      if (!refs.some((r) => r.siteId)) return refs.map(() => null);
+      const { rows } = await db.query<{ n: string; fence_id: string | null }>(
+        `select r.n, coalesce(s.geofence_id, g.id) as fence_id
+           from unnest($1::uuid[], $2::uuid[]) with ordinality as r (tenant_id, site_ref, n)
+           left join sites s on s.tenant_id = r.tenant_id and s.id = r.site_ref
+           left join geofences g on g.tenant_id = r.tenant_id and g.id = r.site_ref
+          order by r.n`,
+        [refs.map((r) => r.tenantId), refs.map((r) => r.siteId)],
+      );
+      return rows.map((r) => r.fence_id);
+    },
+
+    /**
      * Keeps the punch records up to date with who punched and whether GPS verified it, through the one
      * function that may write them (migration 006): the worker has no privilege on `punches` itself.
      */

@@ -5,7 +5,7 @@ export interface PunchPosition {
   lat: number | null;
   lon: number | null;
   accuracy_m: number | null;
-  /** The site of the punching device, when it has one: preferred when several sites qualify. */
+  /** The fence of the punching device's site, when it has one: preferred when several sites qualify. */
   site_id: string | null;
 }
 

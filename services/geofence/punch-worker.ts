@@ -22,8 +22,9 @@ export interface PunchWorkerOptions {
 /**
  * Verifies punches from the `punches` stream. Punches carry no per-employee order, so every worker
  * reads the one stream through the consumer group. Per batch, in one transaction: resolve the
- * employees, update the punch rows, insert the `employee.punched_in|out` events (keyed by punch,
- * so a replay adds nothing); acknowledge after commit. Owns `bus` and closes it.
+ * employees and the devices' sites (to their fences), update the punch rows, insert the
+ * `employee.punched_in|out` events (keyed by punch, so a replay adds nothing); acknowledge after
+ * commit. Owns `bus` and closes it.
  */
 export class PunchWorker {
   private loop: Promise<void> | null = null;
@@ -71,8 +72,9 @@ export class PunchWorker {
     const inserted = await withTransaction(this.deps.pool, async (db) => {
       const repository = createPunchRepository(db);
       const employeeIds = await repository.resolveEmployees(punches.map((p) => ({ tenantId: p.tenant_id, ref: p.employee_ref })));
+      const siteFences = await repository.resolveSiteFences(punches.map((p) => ({ tenantId: p.tenant_id, siteId: p.site_id })));
       const rows = punches.map((punch, i) => {
-        const verification = verifyPunch(this.deps.fences.get(punch.tenant_id), punch);
+        const verification = verifyPunch(this.deps.fences.get(punch.tenant_id), { ...punch, site_id: siteFences[i] ?? null });
         const employeeId = employeeIds[i] ?? null;
         const ts = new Date(punch.ts_ms).toISOString();
         events.push({

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PunchRecord } from '../../services/shared/contracts/stream-codec.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { createDevice, createEmployee, createOrg, type TestDevice, type TestOrg } from '../support/factories.js';
+import { asTenant, createDevice, createEmployee, createOrg, type TestDevice, type TestOrg } from '../support/factories.js';
 import { GeofenceHarness, insertFence, square } from './harness.js';
 
 let db: TestDatabase;
@@ -72,6 +72,19 @@ describe('punch verification', () => {
     const { event } = await punch({ employeeRef: employee, kind: 'out', lon: LON + 0.0008, lat: LAT, accuracyM: 5 });
     expect(event.type).toBe('employee.punched_out');
     expect(event.data).toMatchObject({ employee_id: employee, gps_verified: true, site_id: yard });
+  });
+
+  it('a device whose site_id names a site (not a fence) has its punches verified against that site\'s fence first', async () => {
+    const site = await asTenant(db.owner, org.id, async (c) => (await c.query<{ id: string }>(
+      `insert into sites (tenant_id, name, geofence_id) values ($1, 'Yard site', $2) returning id`, [org.id, yard])).rows[0]!.id);
+    const device = await createDevice(db.owner, org.id, { kind: 'attendance', siteId: site });
+    // Inside the depot and ≈ 30 m outside the yard, within the fix's accuracy of both: the device's site decides.
+    const { event, row } = await punch({ employeeRef: 'B-1001', lon: LON - 0.0005, lat: LAT, accuracyM: 40, device });
+    expect(event.data).toMatchObject({ gps_verified: true, site_id: yard });
+    expect(row).toMatchObject({ verified_site_id: yard });
+    const unsited = await createDevice(db.owner, org.id, { kind: 'attendance' });
+    const { event: nearest } = await punch({ employeeRef: 'B-1001', lon: LON - 0.0005, lat: LAT, accuracyM: 40, device: unsited });
+    expect(nearest.data).toMatchObject({ gps_verified: true, site_id: depot });
   });
 
   it('a punch just outside a site but within its accuracy radius is verified', async () => {

@@ -4,6 +4,7 @@ import { PgError, pgErrorCode } from '../../shared/db.js';
 import { ApiError, codeOfStatus, errorBody, errorHeaders, internalError, type Issue } from '../../shared/contracts/errors.js';
 
 interface ValidationItem {
+  keyword?: string;
   instancePath?: string;
   message?: string;
   params?: Record<string, unknown>;
@@ -44,7 +45,8 @@ export function toApiError(err: FastifyError | Error): ApiError {
   // Constraints are the last line of defence; repositories turn the expected ones into clearer messages.
   if (pgCode === PgError.uniqueViolation) return new ApiError('conflict', 'an object with these values already exists');
   if (pgCode === PgError.foreignKeyViolation) return new ApiError('bad_request', 'the request references an object that does not exist');
-  if (pgCode === PgError.checkViolation || pgCode === PgError.invalidTextRepresentation) {
+  // Class 22 (data exception): a value PostgreSQL refuses — a date out of its range, a malformed number.
+  if (pgCode === PgError.checkViolation || pgCode?.startsWith('22')) {
     return new ApiError('bad_request', 'a value is out of range or malformed');
   }
   const status = fastifyErr.statusCode;
@@ -69,7 +71,10 @@ function validationIssues(items: ValidationItem[]): Issue[] {
     if (Array.isArray(item.params?.allowedValues)) message = `must be one of ${item.params.allowedValues.join(', ')}`;
     if (!seen.has(path)) seen.set(path, { path, message });
   }
-  return [...seen.values()];
+  // A nullable object's `anyOf` failure only repeats what its fields' issues say more precisely.
+  const anyOfPaths = new Set(items.filter((i) => i.keyword === 'anyOf').map((i) => (i.instancePath ?? '').split('/').filter(Boolean).map(unescapePointer).join('.')));
+  return [...seen.values()].filter((issue) =>
+    !anyOfPaths.has(issue.path) || ![...seen.keys()].some((other) => other.startsWith(issue.path === '' ? '' : `${issue.path}.`) && other !== issue.path));
 }
 
 const unescapePointer = (segment: string) => segment.replaceAll('~1', '/').replaceAll('~0', '~');

@@ -80,8 +80,10 @@ export function createDeviceRepository(db: Queryable) {
       if (!rowCount) throw badReference('asset_id', 'asset');
     }
     if (links.site_id) {
-      const { rowCount } = await db.query('select 1 from geofences where id = $1', [links.site_id]);
-      if (!rowCount) throw badReference('site_id', 'site (geofence)');
+      // A site, or (as before sites existed) a geofence of kind `site`: the punch verifier resolves either.
+      const { rowCount } = await db.query(
+        `select 1 from sites where id = $1 union all select 1 from geofences where id = $1 and kind = 'site'`, [links.site_id]);
+      if (!rowCount) throw badReference('site_id', "site (or geofence of kind 'site')");
     }
   };
 
@@ -93,7 +95,11 @@ export function createDeviceRepository(db: Queryable) {
       const where: string[] = [];
       if (filters.kind) where.push(`d.kind = ${params.add(filters.kind)}`);
       if (filters.asset_id) where.push(`d.asset_id = ${params.add(filters.asset_id)}`);
-      if (filters.site_id) where.push(`d.site_id = ${params.add(filters.site_id)}`);
+      if (filters.site_id) {
+        // Devices named after the site, or after the site's geofence.
+        const site = params.add(filters.site_id);
+        where.push(`(d.site_id = ${site} or d.site_id = (select geofence_id from sites where id = ${site}))`);
+      }
       if (filters.status) where.push(filters.status === 'disabled' ? 'd.disabled_at is not null' : 'd.disabled_at is null');
       return listPage<DeviceRow>(db, {
         select: SELECT,

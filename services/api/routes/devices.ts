@@ -40,7 +40,9 @@ const DeviceWithToken = Type.Object({
 
 const Links = {
   asset_id: Type.Optional(Nullable(Uuid({ description: 'The asset the device is mounted on' }))),
-  site_id: Type.Optional(Nullable(Uuid({ description: 'The site (geofence) an attendance device stands at' }))),
+  site_id: Type.Optional(Nullable(Uuid({
+    description: 'The site an attendance device stands at: a site, or a geofence of kind `site`; its punches are verified against the site\'s geofence first',
+  }))),
 };
 
 const NewDevice = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), kind: Kind, ...Links }, { additionalProperties: false });

@@ -6,14 +6,19 @@ import type { Authenticator } from '../../shared/principal.js';
 import type { PlanLookup } from '../plan-cache.js';
 import { authPlugin } from '../plugins/auth.js';
 import { apiKeyRoutes } from './api-keys.js';
+import { assetRoutes } from './assets.js';
 import { authRoutes } from './auth.js';
+import { clientRoutes } from './clients.js';
 import { deviceRoutes } from './devices.js';
+import { employeeRoutes } from './employees.js';
 import { eventRoutes } from './events.js';
 import { geofenceRoutes } from './geofences.js';
 import { gpsEventRoutes } from './gps-events.js';
 import { meRoutes } from './me.js';
+import { siteRoutes } from './sites.js';
 import { timesheetRoutes } from './timesheets.js';
 import { userRoutes } from './users.js';
+import { workOrderRoutes } from './work-orders.js';
 
 /*
  * How to add a resource (say geofences):
@@ -48,7 +53,8 @@ import { userRoutes } from './users.js';
  * Pages outside /v1 (a static /map) register on the root app in ../app.ts, where no auth applies.
  */
 const RESOURCE_ROUTES: FastifyPluginAsyncTypebox[] = [meRoutes, userRoutes, apiKeyRoutes, deviceRoutes,
-  geofenceRoutes, gpsEventRoutes, timesheetRoutes, eventRoutes];
+  geofenceRoutes, gpsEventRoutes, timesheetRoutes, eventRoutes, clientRoutes, siteRoutes, employeeRoutes, assetRoutes,
+  workOrderRoutes];
 
 export interface ApiRoutesOptions {
   config: Config;
