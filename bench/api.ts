@@ -1,11 +1,16 @@
 /**
- * `npm run bench -- api [--seconds 5] [--warmup 1] [--connections 32] [--devices 200] [--pool N] [--phases healthz,me,list-jwt,list-key,create]`
+ * `npm run bench -- api [--seconds 5] [--warmup 1] [--connections 32] [--devices 200] [--work-orders 10000] [--pool N]
+ *   [--phases healthz,me,list-jwt,list-key,create,pg-work-orders,wo-list,wo-list-status,wo-get,wo-create]`
  *
  * The REST API (`fieldops start --role api`, in its own process, on a fresh bench database) under
  * autocannon, one phase after the other in the same run: GET /healthz (no auth, no database: the
  * ceiling of this Fastify app here), GET /v1/me, GET /v1/devices?limit=20 with a session JWT, the same
- * with an API key, and POST /v1/devices. Prints req/s and latency p50/p99; results go to bench/results/.
- * The tenant is on `unlimited` (API keys need it), so the rate limit lets everything through.
+ * with an API key, and POST /v1/devices; then work orders on a tenant holding 10,000 of them: the
+ * one-round-trip bare-`pg` baseline (the same page of the same rows through a bare pool, as many callers
+ * as connections), then GET /v1/work-orders?limit=20 (plain and filtered by status), GET of single
+ * orders (rotating over 1,000 ids) and POST /v1/work-orders. Prints req/s and latency p50/p99, and the
+ * work-order pages as a ratio to the baseline; results go to bench/results/. The tenant is on
+ * `unlimited` (API keys need it), so the rate limit lets everything through.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +19,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import pg from 'pg';
+import { withTenant } from '../services/shared/db.js';
 import { BENCH_ADMIN, createBenchDatabase, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
+import { Histogram } from './lib/histogram.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -37,6 +45,12 @@ interface Phase {
   path: string;
   auth: 'none' | 'jwt' | 'key';
   body?: string;
+  /** Needs the seeded work orders. */
+  workOrders?: boolean;
+  /** The request rotates over the seeded work orders' ids (`{id}` in the path). */
+  perOrder?: boolean;
+  /** Not an HTTP phase: the bare-pg baseline. */
+  baseline?: boolean;
 }
 
 const PHASES: Phase[] = [
@@ -45,7 +59,22 @@ const PHASES: Phase[] = [
   { key: 'list-jwt', name: 'GET /v1/devices?limit=20 (JWT)', method: 'GET', path: '/v1/devices?limit=20', auth: 'jwt' },
   { key: 'list-key', name: 'GET /v1/devices?limit=20 (API key)', method: 'GET', path: '/v1/devices?limit=20', auth: 'key' },
   { key: 'create', name: 'POST /v1/devices (JWT)', method: 'POST', path: '/v1/devices', auth: 'jwt', body: JSON.stringify({ name: 'bench device', kind: 'tracker' }) },
+  { key: 'pg-work-orders', name: 'bare pg: a page of 20 work orders', method: 'GET', path: '(pool)', auth: 'none', workOrders: true, baseline: true },
+  { key: 'wo-list', name: 'GET /v1/work-orders?limit=20', method: 'GET', path: '/v1/work-orders?limit=20', auth: 'jwt', workOrders: true },
+  { key: 'wo-list-status', name: 'GET /v1/work-orders?status=scheduled', method: 'GET', path: '/v1/work-orders?limit=20&status=scheduled', auth: 'jwt', workOrders: true },
+  { key: 'wo-get', name: 'GET /v1/work-orders/{id}', method: 'GET', path: '/v1/work-orders/{id}', auth: 'jwt', workOrders: true, perOrder: true },
+  {
+    key: 'wo-create', name: 'POST /v1/work-orders', method: 'POST', path: '/v1/work-orders', auth: 'jwt', workOrders: true,
+    body: JSON.stringify({ title: 'Bench order', priority: 'high', description: 'created by the bench' }),
+  },
 ];
+
+/** The select of GET /v1/work-orders (services/api/repositories/work-orders.ts), for the baseline. */
+const WORK_ORDER_PAGE_SQL = `select w.id, w.title, w.description, w.priority, w.status, w.held_from, w.client_id, w.site_id, w.asset_id, w.assignee_id,
+  w.scheduled_start, w.scheduled_end, w.notes, w.started_at, w.completed_at, w.cancelled_at, w.archived_at, w.created_by,
+  w.version, w.created_at, w.updated_at, o.signed_by, o.signed_at, o.signature_type, octet_length(o.signature) as signature_size
+  from work_orders w left join work_order_signoffs o on o.work_order_id = w.id
+ where w.tenant_id = $1 and w.archived_at is null order by w.created_at desc, w.id desc limit 21`;
 
 export default async function apiBench(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -55,6 +84,7 @@ export default async function apiBench(argv: string[]): Promise<void> {
       warmup: { type: 'string', default: '1' },
       connections: { type: 'string', default: '32' },
       devices: { type: 'string', default: '200' },
+      'work-orders': { type: 'string', default: '10000' },
       pool: { type: 'string' },
       phases: { type: 'string', default: PHASES.map((p) => p.key).join(',') },
     },
@@ -69,6 +99,8 @@ export default async function apiBench(argv: string[]): Promise<void> {
   const results: PhaseResult[] = [];
   try {
     const { tenantId: orgId } = await seedBenchTenant(owner, Number(values.devices));
+    const phases = PHASES.filter((p) => wanted.includes(p.key));
+    const orderIds = phases.some((p) => p.workOrders) ? await seedWorkOrders(owner, orgId, Number(values['work-orders'])) : [];
     const started = await startBenchServer<{ api: string }>('lib/api-server.ts', env);
     server = started.child;
     const base = started.ready.api;
@@ -76,18 +108,33 @@ export default async function apiBench(argv: string[]): Promise<void> {
     const apiKey = await createApiKey(base, jwt);
     const headersFor = (auth: Phase['auth']): Record<string, string> =>
       auth === 'none' ? {} : { authorization: `Bearer ${auth === 'jwt' ? jwt : apiKey}` };
-    for (const phase of PHASES.filter((p) => wanted.includes(p.key))) {
-      const headers = { ...headersFor(phase.auth), ...(phase.body ? { 'content-type': 'application/json' } : {}) };
-      const target = { url: base + phase.path, method: phase.method, headers, body: phase.body, connections };
-      await check(target, phase);
-      process.stdout.write(`  ${phase.name.padEnd(36)} `);
-      if (Number(values.warmup) > 0) await autocannon({ ...target, duration: Number(values.warmup) });
-      const r = await autocannon({ ...target, duration: Number(values.seconds) });
-      const result: PhaseResult = {
-        name: phase.name, method: phase.method, path: phase.path,
-        reqPerS: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99,
-        requests: r.requests.total, non2xx: r.non2xx, errors: r.errors,
-      };
+    for (const phase of phases) {
+      process.stdout.write(`  ${phase.name.padEnd(40)} `);
+      let result: PhaseResult;
+      if (phase.baseline) {
+        const seconds = Number(values.seconds);
+        if (Number(values.warmup) > 0) await bareWorkOrderPages(config.DATABASE_URL, orgId, config.DATABASE_POOL_SIZE, connections, Number(values.warmup));
+        result = { name: phase.name, method: phase.method, path: phase.path, ...await bareWorkOrderPages(config.DATABASE_URL, orgId, config.DATABASE_POOL_SIZE, connections, seconds) };
+      } else {
+        const headers = { ...headersFor(phase.auth), ...(phase.body ? { 'content-type': 'application/json' } : {}) };
+        let next = 0;
+        const url = base + (phase.perOrder ? phase.path.replace('{id}', orderIds[0]!) : phase.path);
+        const target = {
+          url, method: phase.method, headers, body: phase.body, connections,
+          // Single orders: a different one each request, over the first 1,000.
+          ...(phase.perOrder
+            ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, path: phase.path.replace('{id}', orderIds[next++ % Math.min(1000, orderIds.length)]!) }) }] }
+            : {}),
+        };
+        await check(target, phase);
+        if (Number(values.warmup) > 0) await autocannon({ ...target, duration: Number(values.warmup) });
+        const r = await autocannon({ ...target, duration: Number(values.seconds) });
+        result = {
+          name: phase.name, method: phase.method, path: phase.path,
+          reqPerS: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99,
+          requests: r.requests.total, non2xx: r.non2xx, errors: r.errors,
+        };
+      }
       results.push(result);
       console.log(`${fmt(result.reqPerS).padStart(7)} req/s   p50 ${String(result.p50Ms).padStart(4)} ms   p99 ${String(result.p99Ms).padStart(4)} ms`
         + (result.non2xx || result.errors ? `   (${result.non2xx} non-2xx, ${result.errors} errors)` : ''));
@@ -96,7 +143,9 @@ export default async function apiBench(argv: string[]): Promise<void> {
     if (server) await stopBenchServer(server);
     await bench.close();
   }
-  report(results, { connections, seconds: Number(values.seconds), devices: Number(values.devices), pool: config.DATABASE_POOL_SIZE });
+  report(results, {
+    connections, seconds: Number(values.seconds), devices: Number(values.devices), workOrders: Number(values['work-orders']), pool: config.DATABASE_POOL_SIZE,
+  });
 }
 
 async function login(base: string, orgId: string): Promise<string> {
@@ -124,11 +173,67 @@ async function check(target: { url: string; method: string; headers: Record<stri
   await res.arrayBuffer();
 }
 
+/**
+ * `count` work orders in the bench tenant, one a minute back from now, drafts and scheduled ones of every
+ * priority, as the API would have made them; returns their ids, newest first.
+ */
+async function seedWorkOrders(owner: pg.Pool, tenantId: string, count: number): Promise<string[]> {
+  return withTenant(owner, tenantId, async (db) => (await db.query<{ id: string }>(
+    `insert into work_orders (tenant_id, title, description, priority, status, scheduled_start, scheduled_end, created_at, updated_at)
+     select $1, 'Order ' || n, 'Service visit ' || n, (array['low', 'normal', 'high', 'urgent'])[1 + n % 4],
+            case when n % 3 = 0 then 'scheduled' else 'draft' end,
+            case when n % 3 = 0 then now() + n * interval '1 hour' end,
+            case when n % 3 = 0 then now() + n * interval '1 hour' + interval '2 hours' end,
+            now() - n * interval '1 minute', now() - n * interval '1 minute'
+       from generate_series(1, $2::int) as n
+     returning id`,
+    [tenantId, count],
+  )).rows.map((r) => r.id));
+}
+
+/**
+ * The baseline: the API's page of 20 work orders (its columns and join, newest first) as one statement on a
+ * bare pool of `poolSize` connections (the owner, filtering on the tenant itself: no transaction, no RLS),
+ * kept busy by `callers` concurrent loops for `seconds`.
+ */
+async function bareWorkOrderPages(url: string, tenantId: string, poolSize: number, callers: number, seconds: number) {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const histogram = new Histogram();
+  const deadline = Date.now() + seconds * 1000;
+  let pages = 0;
+  let errors = 0;
+  try {
+    await Promise.all(Array.from({ length: callers }, async () => {
+      while (Date.now() < deadline) {
+        const started = process.hrtime.bigint();
+        try {
+          const { rows } = await pool.query({ name: 'bench_work_order_page', text: WORK_ORDER_PAGE_SQL, values: [tenantId] });
+          if (rows.length === 0) throw new Error('empty page');
+          pages++;
+        } catch {
+          errors++;
+        }
+        histogram.record(Number(process.hrtime.bigint() - started) / 1000);
+      }
+    }));
+  } finally {
+    await pool.end();
+  }
+  return { reqPerS: Math.round(pages / seconds), p50Ms: histogram.percentileMs(0.5), p99Ms: histogram.percentileMs(0.99), requests: pages, non2xx: 0, errors };
+}
+
 function report(results: PhaseResult[], params: Record<string, number>): void {
   const ceiling = results.find((r) => r.path === '/healthz');
   if (ceiling) {
     console.log('');
-    for (const r of results) if (r !== ceiling) console.log(`  ${r.name.padEnd(36)} ${Math.round((r.reqPerS / ceiling.reqPerS) * 100)}% of /healthz`);
+    for (const r of results) if (r !== ceiling) console.log(`  ${r.name.padEnd(40)} ${Math.round((r.reqPerS / ceiling.reqPerS) * 100)}% of /healthz`);
+  }
+  const baseline = results.find((r) => r.path === '(pool)');
+  if (baseline) {
+    console.log('');
+    for (const r of results.filter((x) => x.path.startsWith('/v1/work-orders') && x.method === 'GET')) {
+      console.log(`  ${r.name.padEnd(40)} ${(r.reqPerS / baseline.reqPerS).toFixed(2)}× the bare-pg page`);
+    }
   }
   const dir = join(here, 'results');
   mkdirSync(dir, { recursive: true });

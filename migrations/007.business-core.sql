@@ -188,8 +188,9 @@ create table work_orders (
   updated_at timestamptz not null default now(),
   check (scheduled_start is null or scheduled_end is null or scheduled_end >= scheduled_start)
 );
--- The default list (newest first) and the filters that narrow it most.
-create index work_orders_tenant_created on work_orders (tenant_id, created_at, id);
+-- The default list (newest first, archived left out) reads its page and counts its total from this index
+-- alone; then the filters that narrow it most.
+create index work_orders_tenant_created on work_orders (tenant_id, created_at, id) where archived_at is null;
 create index work_orders_tenant_status on work_orders (tenant_id, status, created_at);
 create index work_orders_tenant_assignee on work_orders (tenant_id, assignee_id, created_at) where assignee_id is not null;
 create index work_orders_tenant_when on work_orders (tenant_id, (coalesce(scheduled_start, created_at)));
