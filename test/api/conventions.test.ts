@@ -204,5 +204,14 @@ describe('Idempotency-Key', () => {
     expect(create).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'idempotency-key', in: 'header' })]));
     const patch = doc.paths['/v1/devices/{id}'].patch.parameters as { name: string; in: string }[];
     expect(patch).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'if-match', in: 'header' })]));
+    for (const path of ['/v1/clients', '/v1/sites', '/v1/employees', '/v1/assets', '/v1/assets/filter-options', '/v1/assets/{id}/history',
+      '/v1/assets/{id}/history/{version}/restore', '/v1/assets/{id}/archive', '/v1/work-orders', '/v1/work-orders/{id}',
+      '/v1/work-orders/{id}/assign', '/v1/work-orders/{id}/start', '/v1/work-orders/{id}/complete', '/v1/work-orders/{id}/cancel',
+      '/v1/work-orders/{id}/hold', '/v1/work-orders/{id}/history']) {
+      expect(doc.paths[path], path).toBeDefined();
+    }
+    expect(doc.paths['/v1/work-orders/{id}/complete'].post.parameters).toEqual(expect.arrayContaining([
+      expect.objectContaining({ name: 'idempotency-key' }), expect.objectContaining({ name: 'if-match' }),
+    ]));
   });
 });

@@ -27,7 +27,22 @@ beforeAll(async () => {
   expect((await api.sut.inject({ method: 'POST', url: '/v1/users', headers, payload: { email: 'a2@example.com', password: 'password a2', role: 'viewer' } })).statusCode).toBe(201);
   expect((await api.sut.inject({ method: 'POST', url: '/v1/api-keys', headers, payload: { name: 'a key' } })).statusCode).toBe(201);
   expect((await api.sut.inject({ method: 'POST', url: '/v1/devices', headers, payload: { name: 'a tracker', kind: 'tracker' } })).statusCode).toBe(201);
+  // And one of each business object, a sign-off, history and an idempotency key with them.
+  for (const [url, payload] of [['/v1/clients', { name: 'a client' }], ['/v1/sites', { name: 'a site' }], ['/v1/employees', { name: 'an employee' }],
+    ['/v1/assets', { name: 'an asset' }]] as const) {
+    expect((await api.sut.inject({ method: 'POST', url, headers, payload })).statusCode).toBe(201);
+  }
+  const order = await api.sut.inject({ method: 'POST', url: '/v1/work-orders', headers: { ...headers, 'idempotency-key': 'k1' }, payload: { title: 'a job' } });
+  expect(order.statusCode).toBe(201);
+  const employee = await api.sut.inject({ method: 'POST', url: '/v1/employees', headers, payload: { name: 'worker' } });
+  const id = order.json().data.id;
+  await api.sut.inject({ method: 'POST', url: `/v1/work-orders/${id}/assign`, headers, payload: { employee_id: employee.json().data.id } });
+  await api.sut.inject({ method: 'POST', url: `/v1/work-orders/${id}/start`, headers });
+  expect((await api.sut.inject({ method: 'POST', url: `/v1/work-orders/${id}/complete`, headers, payload: { signed_by: 'a signer' } })).statusCode).toBe(200);
 });
+
+const TENANT_TABLES = ['users', 'api_keys', 'devices', 'clients', 'sites', 'employees', 'assets', 'work_orders', 'work_order_signoffs',
+  'object_versions', 'idempotency_keys', 'events'];
 
 afterAll(async () => {
   await service?.end();
@@ -60,8 +75,8 @@ describe('the API service role at the database', () => {
     expect(role).toEqual({ current_user: 'fieldops_api', rolsuper: false, rolbypassrls: false });
   });
 
-  it('sees its own tenant\'s users, api_keys and devices', async () => {
-    for (const table of ['users', 'api_keys', 'devices']) {
+  it('sees its own tenant\'s rows of every business table', async () => {
+    for (const table of TENANT_TABLES) {
       const rows = await asService<{ tenant_id: string }>(tenantA.id, `select tenant_id from ${table}`);
       expect(rows.length, table).toBeGreaterThan(0);
       expect(new Set(rows.map((r) => r.tenant_id)), table).toEqual(new Set([tenantA.id]));
@@ -69,7 +84,7 @@ describe('the API service role at the database', () => {
   });
 
   it('with another tenant set, sees no row of tenant A', async () => {
-    for (const table of ['users', 'api_keys', 'devices']) {
+    for (const table of TENANT_TABLES) {
       const rows = await asService<{ tenant_id: string }>(tenantB.id, `select tenant_id from ${table}`);
       expect(rows.filter((r) => r.tenant_id === tenantA.id), table).toEqual([]);
     }
@@ -77,8 +92,27 @@ describe('the API service role at the database', () => {
   });
 
   it('with no tenant set, sees nothing at all', async () => {
-    for (const table of ['organizations', 'users', 'api_keys', 'devices']) {
+    for (const table of ['organizations', ...TENANT_TABLES]) {
       expect(await asService(null, `select * from ${table}`), table).toEqual([]);
+    }
+  });
+
+  it('may not delete work orders, sign-offs or history (archived and kept), nor rewrite a sign-off', async () => {
+    for (const sql of ['delete from work_orders', 'delete from work_order_signoffs', 'update work_order_signoffs set signed_by = $$x$$',
+      'delete from object_versions', 'update object_versions set action = $$x$$', 'delete from idempotency_keys']) {
+      await expect(asService(tenantA.id, sql), sql).rejects.toThrow(/permission denied/);
+    }
+  });
+
+  it('the worker role reads no business table but a site\'s fence', async () => {
+    const worker = new pg.Pool({ connectionString: db.config.serviceDatabaseUrls.worker, max: 1 });
+    try {
+      for (const sql of ['select * from clients', 'select name from sites', 'select * from work_orders', 'select * from object_versions']) {
+        await expect(worker.query(sql), sql).rejects.toThrow(/permission denied/);
+      }
+      await expect(worker.query('select id, tenant_id, geofence_id from sites')).resolves.toBeDefined();
+    } finally {
+      await worker.end();
     }
   });
 
