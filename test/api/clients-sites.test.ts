@@ -61,6 +61,11 @@ describe('/v1/clients', () => {
     expect((await inject('PATCH', `/v1/clients/${id}`, {})).statusCode).toBe(400);
     expect((await inject('PATCH', `/v1/clients/${id}`, { name: 'x'.repeat(201) })).statusCode).toBe(400);
     expect((await inject('GET', '/v1/clients?sort=email')).statusCode).toBe(400);
+    // Text PostgreSQL cannot store (a NUL character) is refused as input, not a server error.
+    const nul = await inject('POST', '/v1/clients', { name: 'Bad\u0000Name' });
+    expect(nul.statusCode).toBe(400);
+    expect(errorOf(nul).code).toBe('bad_request');
+    expect((await inject('POST', '/v1/assets', { name: 'x', metadata: { note: 'a\u0000b' } })).statusCode).toBe(400);
   });
 
   it('refuses to delete a client still named by a site or an asset (409), then allows it', async () => {
