@@ -1,3 +1,4 @@
+import type { WorkOrderStatus } from '../shared/contracts/domain.js';
 import { badRequest, conflict, type ApiError } from '../shared/contracts/errors.js';
 
 /**
@@ -12,14 +13,8 @@ import { badRequest, conflict, type ApiError } from '../shared/contracts/errors.
  * order follows its window when edited. `completed` and `cancelled` are final. Pure: no I/O.
  */
 
-export const WORK_ORDER_STATUSES = ['draft', 'scheduled', 'assigned', 'en_route', 'in_progress', 'on_hold', 'completed', 'cancelled'] as const;
-export type WorkOrderStatus = (typeof WORK_ORDER_STATUSES)[number];
-
 export const WORK_ORDER_ACTIONS = ['assign', 'dispatch', 'start', 'hold', 'resume', 'complete', 'cancel'] as const;
 export type WorkOrderAction = (typeof WORK_ORDER_ACTIONS)[number];
-
-export const WORK_ORDER_PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
-export type WorkOrderPriority = (typeof WORK_ORDER_PRIORITIES)[number];
 
 /** Where each action may start, and where it leads (`resume` leads back to where the order was held). */
 export const MOVES: Record<WorkOrderAction, { from: readonly WorkOrderStatus[]; to: WorkOrderStatus | 'held_from' }> = {

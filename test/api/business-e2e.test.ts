@@ -1,9 +1,10 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../services/shared/log.js';
-import { startPlatform, type Platform } from '../../services/start.js';
+import type { Platform } from '../../services/start.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createOrg, type TestOrg } from '../support/factories.js';
+import { startRoles } from '../support/platform.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The whole platform in one process, as `fieldops start` runs it, driven only through its real
@@ -32,19 +33,9 @@ async function connect(deviceId: string, deviceToken: string): Promise<MqttClien
   return client;
 }
 
-async function eventually<T>(probe: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 beforeAll(async () => {
   db = await createTestDatabase();
-  platform = await startPlatform(db.config, createLogger(db.config.LOG_LEVEL));
+  platform = await startRoles(db.config);
   const endpoints = Object.assign({}, ...platform.roles.map((r) => r.endpoints)) as Record<string, string>;
   apiBase = endpoints.api!.replace('localhost', '127.0.0.1');
   mqttUrl = endpoints.mqtt!.replace('localhost', '127.0.0.1');
@@ -86,11 +77,11 @@ describe('end to end', () => {
     }
 
     type Sheet = { employee_id: string; employee_name: string; hours: number; verified: boolean; punches: { kind: string; gps_verified: boolean | null; site_id: string | null }[] };
-    const sheet = await eventually(async () => {
+    const sheet = await waitFor(async () => {
       const res = await call<{ data: Sheet[] }>('GET', `/v1/timesheets?employee_id=${employeeId}`);
       const found = res.body.data[0];
       return found && found.punches.length === 2 && found.punches.every((p) => p.gps_verified !== null) ? found : null;
-    }, 'the verified timesheet');
+    }, { what: 'the verified timesheet', intervalMs: 100 });
     expect(sheet).toMatchObject({ employee_id: employeeId, employee_name: 'Marie', hours: 1.5, verified: true });
     expect(sheet.punches.map((p) => [p.kind, p.gps_verified, p.site_id])).toEqual([
       ['in', true, fence.body.data.id],
@@ -111,17 +102,17 @@ describe('end to end', () => {
     const fixes = async () => (await call<{ data: Fix[] }>('GET', `/v1/gps-events?device_id=${deviceId}&sort=ts&limit=100`)).body.data;
 
     await publish();
-    const [unlinked] = await eventually(async () => ((await fixes()).length ? fixes() : null), 'the first fix');
+    const [unlinked] = await waitFor(async () => ((await fixes()).length ? fixes() : null), { what: 'the first fix', intervalMs: 100 });
     expect(unlinked!.asset_id).toBeNull();
 
     const asset = await call('POST', '/v1/assets', { name: 'Van 12', make: 'Ford', model: 'Transit', device_id: deviceId });
     expect(asset.status).toBe(201);
     const assetId = asset.body.data.id as string;
     // The link reaches ingest on the device's change notice, within moments of the commit.
-    await eventually(async () => {
+    await waitFor(async () => {
       await publish();
       return (await fixes()).some((f) => f.asset_id === assetId);
-    }, 'a fix carrying the asset');
+    }, { what: 'a fix carrying the asset', intervalMs: 100 });
     const stamped = await fixes();
     const firstLinked = stamped.findIndex((f) => f.asset_id === assetId);
     // From then on, every fix carries it.

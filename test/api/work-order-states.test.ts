@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../services/shared/contracts/errors.js';
-import {
-  applyAction, MOVES, planEdit, WORK_ORDER_ACTIONS, WORK_ORDER_STATUSES, type StatusState, type WorkOrderStatus,
-} from '../../services/api/work-order-states.js';
+import { WORK_ORDER_STATUSES, type WorkOrderStatus } from '../../services/shared/contracts/domain.js';
+import { applyAction, MOVES, planEdit, WORK_ORDER_ACTIONS, type StatusState } from '../../services/api/work-order-states.js';
 
 /** The state machine as a table: every action from every status is either its documented move or a 409. */
 const LEGAL: Record<string, Partial<Record<WorkOrderStatus, WorkOrderStatus>>> = {

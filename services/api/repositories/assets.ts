@@ -1,3 +1,4 @@
+import type { AssetState } from '../../shared/contracts/domain.js';
 import type { Queryable } from '../../shared/db.js';
 import { compileFence, type FenceRow } from '../../shared/geofence/fence-shapes.js';
 import { badReference, conflict, notFound } from '../../shared/contracts/errors.js';
@@ -7,8 +8,6 @@ import { assertVersion, type Precondition } from '../preconditions.js';
 import { checkReferences } from '../references.js';
 import { containsPattern, SqlParams } from '../sql.js';
 
-export const ASSET_STATES = ['operational', 'needs_service', 'under_repair', 'out_of_service'] as const;
-export type AssetState = (typeof ASSET_STATES)[number];
 
 export interface AssetPosition {
   ts: Date | null;

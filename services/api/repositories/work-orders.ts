@@ -7,10 +7,8 @@ import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { assertVersion, type Precondition } from '../preconditions.js';
 import { checkReferences } from '../references.js';
 import { containsPattern, SqlParams } from '../sql.js';
-import {
-  applyAction, planEdit, plannedStatus, WORK_ORDER_PRIORITIES,
-  type HeldFrom, type StatusState, type WorkOrderAction, type WorkOrderPriority, type WorkOrderStatus,
-} from '../work-order-states.js';
+import { WORK_ORDER_PRIORITIES, type WorkOrderPriority, type WorkOrderStatus } from '../../shared/contracts/domain.js';
+import { applyAction, planEdit, plannedStatus, type HeldFrom, type StatusState, type WorkOrderAction } from '../work-order-states.js';
 
 export interface Signoff {
   signed_by: string;

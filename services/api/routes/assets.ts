@@ -2,7 +2,8 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { actorOf } from '../history.js';
 import { notFound } from '../../shared/contracts/errors.js';
 import { listOf, listQuerySchema } from '../pagination.js';
-import { ASSET_SORT_FIELDS, ASSET_STATES, createAssetRepository } from '../repositories/assets.js';
+import { ASSET_STATES } from '../../shared/contracts/domain.js';
+import { ASSET_SORT_FIELDS, createAssetRepository } from '../repositories/assets.js';
 import { dataOf, IdParams, Nullable, NullableTimestamp, StringEnum, Timestamp, Uuid, Version, VersionEntryOf } from '../schemas.js';
 
 const State = StringEnum(ASSET_STATES, { description: 'Mechanical state' });

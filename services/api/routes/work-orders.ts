@@ -9,7 +9,8 @@ import { createWorkOrderRepository, WORK_ORDER_SORT_FIELDS } from '../repositori
 import {
   dataOf, HistoryEntryFields, IdParams, NoContent, Nullable, NullableTimestamp, StringEnum, TimeRangeQuery, Timestamp, Uuid, Version,
 } from '../schemas.js';
-import { MOVES, WORK_ORDER_PRIORITIES, WORK_ORDER_STATUSES } from '../work-order-states.js';
+import { WORK_ORDER_PRIORITIES, WORK_ORDER_STATUSES } from '../../shared/contracts/domain.js';
+import { MOVES } from '../work-order-states.js';
 
 const Status = StringEnum(WORK_ORDER_STATUSES);
 const Priority = StringEnum(WORK_ORDER_PRIORITIES);

@@ -23,3 +23,14 @@ export type FenceKind = (typeof FENCE_KINDS)[number];
 
 export const PUNCH_KINDS = ['in', 'out'] as const;
 export type PunchKind = (typeof PUNCH_KINDS)[number];
+
+/** A work order's status (the state machine: services/api/work-order-states.ts). */
+export const WORK_ORDER_STATUSES = ['draft', 'scheduled', 'assigned', 'en_route', 'in_progress', 'on_hold', 'completed', 'cancelled'] as const;
+export type WorkOrderStatus = (typeof WORK_ORDER_STATUSES)[number];
+
+export const WORK_ORDER_PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
+export type WorkOrderPriority = (typeof WORK_ORDER_PRIORITIES)[number];
+
+/** An asset's mechanical state. */
+export const ASSET_STATES = ['operational', 'needs_service', 'under_repair', 'out_of_service'] as const;
+export type AssetState = (typeof ASSET_STATES)[number];
