@@ -76,6 +76,8 @@ begin
   end loop;
 end $$;
 
+-- As for every function (migration 001): nobody may call one unless granted; triggers need no grant.
+revoke all on function bump_version(), idempotency_ttl() from public;
 grant execute on function idempotency_ttl() to fieldops_api, fieldops_worker;
 grant select, insert, update on idempotency_keys to fieldops_api;
 grant select, insert on object_versions to fieldops_api;
@@ -222,6 +224,8 @@ begin
     execute format('create policy tenant_isolation on %I using (tenant_id = app_tenant()) with check (tenant_id = app_tenant())', t);
   end loop;
 end $$;
+
+revoke all on function clear_device_site(), employee_certification_expiry() from public;
 
 grant select, insert, update, delete on clients, sites to fieldops_api;
 -- Work orders are archived, never deleted; a sign-off is written once.
