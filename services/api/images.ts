@@ -1,7 +1,7 @@
 import { badRequest } from '../shared/contracts/errors.js';
 
 /**
- * Signatures and photos (DESIGN section 6): PNG or JPEG, decided by their bytes — never by a declared
+ * Signatures and photos (docs/design.md, "REST conventions"): PNG or JPEG, decided by their bytes — never by a declared
  * type or a file name — and at most 10 MiB each.
  */
 

@@ -38,7 +38,7 @@ import { workOrderRoutes } from './work-orders.js';
  *    connection, one transaction, tenant set) and throws `notFound('geofence')`, `badRequest(msg, issues)`,
  *    `conflict(msg)`, `forbidden(msg)` from ../errors.ts; the error handler renders the contract's shape.
  *    `request.principal` is the caller (tenantId, userId, scopes, plan). Validation is the schema's job.
- *    Writes (README, "REST conventions"):
+ *    Writes (docs/design.md, "REST conventions"):
  *      - every POST declares `config.idempotent` (true; 'sealed' if the answer shows a secret; false if
  *        it changes nothing) and answers with `return reply.commit(201, async (db) => ({ data }))`:
  *        one transaction, Idempotency-Key claimed and the answer stored in it, the ETag set;
