@@ -7,12 +7,16 @@ import type { SessionTokens } from '../shared/jwt.js';
 import type { Logger } from '../shared/log.js';
 import type { Authenticator } from '../shared/principal.js';
 import { cachingAuthenticator } from './api-key-cache.js';
+import { createFileStore } from './files/create-file-store.js';
+import type { FileStore } from './files/file-store.js';
+import { outboxMailTransport, type MailTransport } from './mail.js';
 import { createPlanLookup } from './plan-cache.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { healthPlugin } from './plugins/health.js';
 import { jsonBodyPlugin } from './plugins/json-body.js';
 import { metricsPlugin } from './plugins/metrics.js';
+import { outputsPlugin } from './plugins/outputs.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { requestIdPlugin } from './plugins/request-id.js';
 import { newRequestId } from '../shared/contracts/errors.js';
@@ -28,7 +32,7 @@ import { mapRoutes } from './routes/map.js';
  *   1. cross-cutting: request ids, the error handler (every error → the contract's shape), JSON bodies,
  *      schema validation (strict bodies, coerced query strings), metrics, OpenAPI + Swagger UI, the per-tenant rate limit (Redis store), health checks,
  *      `request.tenantDb` (one transaction with the tenant set), `reply.commit` (the write path: one
- *      transaction, `Idempotency-Key`, the ETag), `request.ifMatch`;
+ *      transaction, `Idempotency-Key`, the ETag), `request.ifMatch`, `app.mail` and `app.files` (mail transport, file store);
  *   2. /v1: the auth layer (bearer → principal; 401, then 402 for plan-gated use, then 403 for scopes);
  *   3. the resources' routes — see routes/index.ts for how to add one.
  * This function only builds; services/api/role.ts listens. Tests build through test/support/api.ts.
@@ -46,6 +50,10 @@ export interface ApiDeps {
   version?: string;
   /** The realtime port once listening in this process, for the live map's config (services/api/routes/map.ts). */
   realtimePort?: () => number | null;
+  /** Outgoing mail; default: recorded in `mail_outbox` and logged (services/api/mail.ts). */
+  mail?: MailTransport;
+  /** Uploaded files; default: as FILE_STORAGE says (services/api/files/file-store.ts). */
+  files?: FileStore;
 }
 
 export async function buildApiApp(deps: ApiDeps) {
@@ -72,6 +80,7 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(tenantDbPlugin, { pool });
   await app.register(versionsPlugin);
   await app.register(writesPlugin, { pool, sealSecret: config.jwtSecret });
+  await app.register(outputsPlugin, { mail: deps.mail ?? outboxMailTransport(deps.log), files: deps.files ?? createFileStore(config) });
   const authenticator = cachingAuthenticator(deps.authenticator);
   app.decorate('credentialsChanged', () => authenticator.credentialsChanged());
   await app.register(apiRoutes, {

@@ -11,7 +11,7 @@ import { SqlParams } from './sql.js';
  * earlier versions from the snapshots.
  */
 
-export type HistoryObjectType = 'work_order' | 'asset';
+export type HistoryObjectType = 'work_order' | 'asset' | 'quote';
 
 /** Who makes a change: the tenant, the user (for an API key, the user it acts for) and the key, if one was used. */
 export interface Actor {

@@ -2,7 +2,8 @@ import { PgError, pgErrorCode, type Queryable } from '../shared/db.js';
 import { badRequest, conflict, type Issue } from '../shared/contracts/errors.js';
 
 /** Tables an object may point at; a fixed set, so the name is never client input. */
-export type ReferencedTable = 'clients' | 'sites' | 'assets' | 'employees' | 'devices' | 'geofences';
+export type ReferencedTable = 'clients' | 'sites' | 'assets' | 'employees' | 'devices' | 'geofences' | 'work_orders' | 'warehouses'
+  | 'inspection_templates';
 
 export interface Reference {
   /** The request field, as an issue path (`client_id`). */

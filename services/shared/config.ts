@@ -71,6 +71,20 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_UNLIMITED_PER_MIN: Type.Integer({ minimum: 0, default: 0 }),
   /** Failed `POST /v1/auth/token` attempts per minute for one email at one organization. */
   LOGIN_ATTEMPTS_PER_MIN: Type.Integer({ minimum: 1, default: 10 }),
+  /** Where inspection photos and signatures are kept: `local` (under DATA_DIR/files) or `s3` (S3_* below). */
+  FILE_STORAGE: Type.Union([Type.Literal('local'), Type.Literal('s3')], { default: 'local' }),
+  /** The bucket for FILE_STORAGE=s3 (required then). */
+  S3_BUCKET: Type.Optional(Type.String({ minLength: 3, maxLength: 63 })),
+  S3_REGION: Type.String({ default: 'us-east-1' }),
+  /** An S3-compatible endpoint (MinIO, Ceph, R2, …); unset: AWS. */
+  S3_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Static credentials; unset: the AWS SDK's default chain (environment, instance role, …). */
+  S3_ACCESS_KEY_ID: Type.Optional(Type.String()),
+  S3_SECRET_ACCESS_KEY: Type.Optional(Type.String()),
+  /** Path-style URLs (`endpoint/bucket/key`), which most S3-compatible servers need. */
+  S3_FORCE_PATH_STYLE: Type.Boolean({ default: false }),
+  /** Prepended to every object key (several deployments in one bucket). */
+  S3_PREFIX: Type.String({ default: '' }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -100,6 +114,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   } catch (err) {
     const message = (err as Error).message.replace(/env\//g, '');
     throw new ConfigError(`invalid configuration: ${message}`);
+  }
+  if (parsed.FILE_STORAGE === 's3' && !parsed.S3_BUCKET) throw new ConfigError('invalid configuration: FILE_STORAGE=s3 needs S3_BUCKET');
+  if (Boolean(parsed.S3_ACCESS_KEY_ID) !== Boolean(parsed.S3_SECRET_ACCESS_KEY)) {
+    throw new ConfigError('invalid configuration: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together');
   }
   return {
     ...parsed,

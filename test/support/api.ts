@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { LightMyRequestResponse } from 'fastify';
-import { buildApiApp, type ApiApp } from '../../services/api/app.js';
+import { buildApiApp, type ApiApp, type ApiDeps } from '../../services/api/app.js';
 import type { Config } from '../../services/shared/config.js';
 import { createServicePool, type Pool } from '../../services/shared/db.js';
 import { sessionTokens, type SessionTokens } from '../../services/shared/jwt.js';
@@ -22,8 +22,11 @@ export interface TestApi {
 }
 
 /** The API app on a test database's config: the same builder and the same service role as `fieldops start`. */
-export async function buildTestApi(config: Config, options: { log?: Logger } = {}): Promise<TestApi> {
-  const pool = createServicePool(config, 'api', 5);
+export async function buildTestApi(
+  config: Config,
+  options: { log?: Logger; poolSize?: number } & Partial<Pick<ApiDeps, 'mail' | 'files'>> = {},
+): Promise<TestApi> {
+  const pool = createServicePool(config, 'api', options.poolSize ?? 5);
   const redis = createRedis(config.REDIS_URL);
   redis.on('error', () => {});
   const tokens = sessionTokens(config.jwtSecret);
@@ -34,6 +37,8 @@ export async function buildTestApi(config: Config, options: { log?: Logger } = {
     redis,
     authenticator: createAuthenticator(pool, tokens),
     tokens,
+    mail: options.mail,
+    files: options.files,
   });
   let closing: Promise<void> | null = null;
   return {

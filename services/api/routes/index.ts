@@ -14,10 +14,15 @@ import { employeeRoutes } from './employees.js';
 import { eventRoutes } from './events.js';
 import { geofenceRoutes } from './geofences.js';
 import { gpsEventRoutes } from './gps-events.js';
+import { inspectionFormRoutes } from './inspection-forms.js';
+import { inspectionTemplateRoutes } from './inspection-templates.js';
+import { inventoryRoutes } from './inventory.js';
 import { meRoutes } from './me.js';
+import { quoteRoutes } from './quotes.js';
 import { siteRoutes } from './sites.js';
 import { timesheetRoutes } from './timesheets.js';
 import { userRoutes } from './users.js';
+import { warehouseRoutes } from './warehouses.js';
 import { workOrderRoutes } from './work-orders.js';
 
 /*
@@ -54,7 +59,7 @@ import { workOrderRoutes } from './work-orders.js';
  */
 const RESOURCE_ROUTES: FastifyPluginAsyncTypebox[] = [meRoutes, userRoutes, apiKeyRoutes, deviceRoutes,
   geofenceRoutes, gpsEventRoutes, timesheetRoutes, eventRoutes, clientRoutes, siteRoutes, employeeRoutes, assetRoutes,
-  workOrderRoutes];
+  workOrderRoutes, quoteRoutes, warehouseRoutes, inventoryRoutes, inspectionTemplateRoutes, inspectionFormRoutes];
 
 export interface ApiRoutesOptions {
   config: Config;

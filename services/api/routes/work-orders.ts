@@ -15,7 +15,7 @@ import { MOVES } from '../work-order-states.js';
 const Status = StringEnum(WORK_ORDER_STATUSES);
 const Priority = StringEnum(WORK_ORDER_PRIORITIES);
 
-const WorkOrderItem = Type.Object({
+export const WorkOrderItem = Type.Object({
   id: Uuid(),
   title: Type.String(),
   description: Nullable(Type.String()),
