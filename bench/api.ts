@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- api [--seconds 5] [--warmup 1] [--connections 32] [--devices 200] [--work-orders 10000] [--pool N]
- *   [--phases healthz,me,list-jwt,list-key,create,pg-work-orders,wo-list,wo-list-status,wo-get,wo-create]`
+ * `npm run bench -- api [--seconds 5] [--warmup 1] [--connections 32] [--devices 200] [--work-orders 10000] [--quotes 30000] [--pool N]
+ *   [--phases healthz,me,list-jwt,list-key,create,pg-work-orders,wo-list,wo-list-status,wo-get,wo-create,
+ *             pg-consume,consume,consume-contended,quote-accept,inspection]`
  *
  * The REST API (`fieldops start --role api`, in its own process, on a fresh bench database) under
  * autocannon, one phase after the other in the same run: GET /healthz (no auth, no database: the
@@ -8,9 +9,14 @@
  * with an API key, and POST /v1/devices; then work orders on a tenant holding 10,000 of them: the
  * one-round-trip bare-`pg` baseline (the same page of the same rows through a bare pool, as many callers
  * as connections), then GET /v1/work-orders?limit=20 (plain and filtered by status), GET of single
- * orders (rotating over 1,000 ids) and POST /v1/work-orders. Prints req/s and latency p50/p99, and the
- * work-order pages as a ratio to the baseline; results go to bench/results/. The tenant is on
- * `unlimited` (API keys need it), so the rate limit lets everything through.
+ * orders (rotating over 1,000 ids) and POST /v1/work-orders; then the business operations: a bare-`pg`
+ * consume (one `update … where quantity >= 1` per call, over 1,000 parts), the API's consume movement
+ * uncontended (the same 1,000 parts) and contended (every request on one part, so on one row lock),
+ * accepting a quote with a signature (a different sent quote each time) and submitting an inspection
+ * with a 200 KB photo (JSON, stored in the local file store). Prints req/s and latency p50/p99, the
+ * work-order pages as a ratio to their baseline and the operations as a ratio to the bare consume;
+ * results go to bench/results/. The tenant is on `unlimited` (API keys need it), so the rate limit lets
+ * everything through.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -21,8 +27,9 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { withTenant } from '../services/shared/db.js';
+import { bareStatements } from './lib/bare-pool.js';
 import { BENCH_ADMIN, createBenchDatabase, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
-import { Histogram } from './lib/histogram.js';
+import { inspectionBody, seedBusinessOps, SIGNATURE, type OpsFixtures } from './lib/business-ops-fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -49,8 +56,14 @@ interface Phase {
   workOrders?: boolean;
   /** The request rotates over the seeded work orders' ids (`{id}` in the path). */
   perOrder?: boolean;
-  /** Not an HTTP phase: the bare-pg baseline. */
-  baseline?: boolean;
+  /** Needs the quote, stock and inspection fixtures (bench/lib/business-ops-fixtures.ts). */
+  ops?: boolean;
+  /** `{id}` in the path rotates over these fixtures: sent quotes (each once), parts, or always the hot part. */
+  rotate?: 'quotes' | 'items' | 'hot';
+  /** The body, when it names fixtures. */
+  bodyOf?: (ops: OpsFixtures) => string;
+  /** Not an HTTP phase: a bare-pg baseline. */
+  baseline?: 'work-order-page' | 'consume';
 }
 
 const PHASES: Phase[] = [
@@ -59,13 +72,30 @@ const PHASES: Phase[] = [
   { key: 'list-jwt', name: 'GET /v1/devices?limit=20 (JWT)', method: 'GET', path: '/v1/devices?limit=20', auth: 'jwt' },
   { key: 'list-key', name: 'GET /v1/devices?limit=20 (API key)', method: 'GET', path: '/v1/devices?limit=20', auth: 'key' },
   { key: 'create', name: 'POST /v1/devices (JWT)', method: 'POST', path: '/v1/devices', auth: 'jwt', body: JSON.stringify({ name: 'bench device', kind: 'tracker' }) },
-  { key: 'pg-work-orders', name: 'bare pg: a page of 20 work orders', method: 'GET', path: '(pool)', auth: 'none', workOrders: true, baseline: true },
+  { key: 'pg-work-orders', name: 'bare pg: a page of 20 work orders', method: 'GET', path: '(pool)', auth: 'none', workOrders: true, baseline: 'work-order-page' },
   { key: 'wo-list', name: 'GET /v1/work-orders?limit=20', method: 'GET', path: '/v1/work-orders?limit=20', auth: 'jwt', workOrders: true },
   { key: 'wo-list-status', name: 'GET /v1/work-orders?status=scheduled', method: 'GET', path: '/v1/work-orders?limit=20&status=scheduled', auth: 'jwt', workOrders: true },
   { key: 'wo-get', name: 'GET /v1/work-orders/{id}', method: 'GET', path: '/v1/work-orders/{id}', auth: 'jwt', workOrders: true, perOrder: true },
   {
     key: 'wo-create', name: 'POST /v1/work-orders', method: 'POST', path: '/v1/work-orders', auth: 'jwt', workOrders: true,
     body: JSON.stringify({ title: 'Bench order', priority: 'high', description: 'created by the bench' }),
+  },
+  { key: 'pg-consume', name: 'bare pg: take 1 from stock', method: 'POST', path: '(pool: consume)', auth: 'none', ops: true, baseline: 'consume' },
+  {
+    key: 'consume', name: 'POST …/movements consume (1,000 parts)', method: 'POST', path: '/v1/inventory/{id}/movements', auth: 'jwt', ops: true, rotate: 'items',
+    bodyOf: (ops) => JSON.stringify({ kind: 'consume', warehouse_id: ops.warehouseId, quantity: 1 }),
+  },
+  {
+    key: 'consume-contended', name: 'POST …/movements consume (one part)', method: 'POST', path: '/v1/inventory/{id}/movements', auth: 'jwt', ops: true, rotate: 'hot',
+    bodyOf: (ops) => JSON.stringify({ kind: 'consume', warehouse_id: ops.warehouseId, quantity: 1 }),
+  },
+  {
+    key: 'quote-accept', name: 'POST /v1/quotes/{id}/accept', method: 'POST', path: '/v1/quotes/{id}/accept', auth: 'jwt', ops: true, rotate: 'quotes',
+    bodyOf: () => JSON.stringify({ signed_by: 'Bench Client', signature: SIGNATURE }),
+  },
+  {
+    key: 'inspection', name: 'POST /v1/inspection-forms (200 KB photo)', method: 'POST', path: '/v1/inspection-forms', auth: 'jwt', ops: true,
+    bodyOf: (ops) => inspectionBody(ops.templateId, 200 * 1024),
   },
 ];
 
@@ -85,6 +115,7 @@ export default async function apiBench(argv: string[]): Promise<void> {
       connections: { type: 'string', default: '32' },
       devices: { type: 'string', default: '200' },
       'work-orders': { type: 'string', default: '10000' },
+      quotes: { type: 'string', default: '30000' },
       pool: { type: 'string' },
       phases: { type: 'string', default: PHASES.map((p) => p.key).join(',') },
     },
@@ -101,6 +132,7 @@ export default async function apiBench(argv: string[]): Promise<void> {
     const { tenantId: orgId } = await seedBenchTenant(owner, Number(values.devices));
     const phases = PHASES.filter((p) => wanted.includes(p.key));
     const orderIds = phases.some((p) => p.workOrders) ? await seedWorkOrders(owner, orgId, Number(values['work-orders'])) : [];
+    const ops = phases.some((p) => p.ops) ? await seedBusinessOps(owner, orgId, { quotes: Number(values.quotes), items: 1000 }) : null;
     const started = await startBenchServer<{ api: string }>('lib/api-server.ts', env);
     server = started.child;
     const base = started.ready.api;
@@ -112,18 +144,23 @@ export default async function apiBench(argv: string[]): Promise<void> {
       process.stdout.write(`  ${phase.name.padEnd(40)} `);
       let result: PhaseResult;
       if (phase.baseline) {
-        const seconds = Number(values.seconds);
-        if (Number(values.warmup) > 0) await bareWorkOrderPages(config.DATABASE_URL, orgId, config.DATABASE_POOL_SIZE, connections, Number(values.warmup));
-        result = { name: phase.name, method: phase.method, path: phase.path, ...await bareWorkOrderPages(config.DATABASE_URL, orgId, config.DATABASE_POOL_SIZE, connections, seconds) };
+        const run = (seconds: number) => phase.baseline === 'consume'
+          ? bareConsumes(config.DATABASE_URL, ops!, config.DATABASE_POOL_SIZE, connections, seconds)
+          : bareWorkOrderPages(config.DATABASE_URL, orgId, config.DATABASE_POOL_SIZE, connections, seconds);
+        if (Number(values.warmup) > 0) await run(Number(values.warmup));
+        result = { name: phase.name, method: phase.method, path: phase.path, ...await run(Number(values.seconds)) };
       } else {
-        const headers = { ...headersFor(phase.auth), ...(phase.body ? { 'content-type': 'application/json' } : {}) };
-        let next = 0;
-        const url = base + (phase.perOrder ? phase.path.replace('{id}', orderIds[0]!) : phase.path);
+        const body = phase.bodyOf ? phase.bodyOf(ops!) : phase.body;
+        const headers = { ...headersFor(phase.auth), ...(body ? { 'content-type': 'application/json' } : {}) };
+        // Single orders over the first 1,000; sent quotes each once (the check takes the first); parts in turn.
+        const rotation = phase.perOrder ? orderIds.slice(0, 1000)
+          : phase.rotate === 'quotes' ? ops!.quoteIds : phase.rotate === 'items' ? ops!.itemIds : phase.rotate === 'hot' ? [ops!.hotItemId] : null;
+        let next = 1;
+        const url = base + (rotation ? phase.path.replace('{id}', rotation[0]!) : phase.path);
         const target = {
-          url, method: phase.method, headers, body: phase.body, connections,
-          // Single orders: a different one each request, over the first 1,000.
-          ...(phase.perOrder
-            ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, path: phase.path.replace('{id}', orderIds[next++ % Math.min(1000, orderIds.length)]!) }) }] }
+          url, method: phase.method, headers, body, connections,
+          ...(rotation && rotation.length > 1
+            ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, path: phase.path.replace('{id}', rotation[next++ % rotation.length]!) }) }] }
             : {}),
         };
         await check(target, phase);
@@ -144,7 +181,8 @@ export default async function apiBench(argv: string[]): Promise<void> {
     await bench.close();
   }
   report(results, {
-    connections, seconds: Number(values.seconds), devices: Number(values.devices), workOrders: Number(values['work-orders']), pool: config.DATABASE_POOL_SIZE,
+    connections, seconds: Number(values.seconds), devices: Number(values.devices), workOrders: Number(values['work-orders']), quotes: Number(values.quotes),
+    pool: config.DATABASE_POOL_SIZE,
   });
 }
 
@@ -197,29 +235,22 @@ async function seedWorkOrders(owner: pg.Pool, tenantId: string, count: number): 
  * kept busy by `callers` concurrent loops for `seconds`.
  */
 async function bareWorkOrderPages(url: string, tenantId: string, poolSize: number, callers: number, seconds: number) {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
-  const histogram = new Histogram();
-  const deadline = Date.now() + seconds * 1000;
-  let pages = 0;
-  let errors = 0;
-  try {
-    await Promise.all(Array.from({ length: callers }, async () => {
-      while (Date.now() < deadline) {
-        const started = process.hrtime.bigint();
-        try {
-          const { rows } = await pool.query({ name: 'bench_work_order_page', text: WORK_ORDER_PAGE_SQL, values: [tenantId] });
-          if (rows.length === 0) throw new Error('empty page');
-          pages++;
-        } catch {
-          errors++;
-        }
-        histogram.record(Number(process.hrtime.bigint() - started) / 1000);
-      }
-    }));
-  } finally {
-    await pool.end();
-  }
-  return { reqPerS: Math.round(pages / seconds), p50Ms: histogram.percentileMs(0.5), p99Ms: histogram.percentileMs(0.99), requests: pages, non2xx: 0, errors };
+  return bareStatements(url, poolSize, callers, seconds, async (pool) => {
+    const { rows } = await pool.query({ name: 'bench_work_order_page', text: WORK_ORDER_PAGE_SQL, values: [tenantId] });
+    if (rows.length === 0) throw new Error('empty page');
+  });
+}
+
+/** The write baseline: one unit taken from a part's stock in one statement, the parts in turn (as the `consume` phase). */
+async function bareConsumes(url: string, ops: OpsFixtures, poolSize: number, callers: number, seconds: number) {
+  return bareStatements(url, poolSize, callers, seconds, async (pool, n) => {
+    const { rowCount } = await pool.query({
+      name: 'bench_consume',
+      text: 'update inventory_stock set quantity = quantity - 1 where item_id = $1 and warehouse_id = $2 and quantity >= 1',
+      values: [ops.itemIds[n % ops.itemIds.length], ops.warehouseId],
+    });
+    if (rowCount !== 1) throw new Error('no stock');
+  });
 }
 
 function report(results: PhaseResult[], params: Record<string, number>): void {
@@ -233,6 +264,13 @@ function report(results: PhaseResult[], params: Record<string, number>): void {
     console.log('');
     for (const r of results.filter((x) => x.path.startsWith('/v1/work-orders') && x.method === 'GET')) {
       console.log(`  ${r.name.padEnd(40)} ${(r.reqPerS / baseline.reqPerS).toFixed(2)}× the bare-pg page`);
+    }
+  }
+  const consume = results.find((r) => r.path === '(pool: consume)');
+  if (consume) {
+    console.log('');
+    for (const r of results.filter((x) => PHASES.some((p) => p.ops && !p.baseline && p.name === x.name))) {
+      console.log(`  ${r.name.padEnd(40)} ${(r.reqPerS / consume.reqPerS).toFixed(2)}× the bare-pg consume (p99 ${r.p99Ms} vs ${consume.p99Ms} ms)`);
     }
   }
   const dir = join(here, 'results');

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,8 @@ export async function createBenchDatabase(overrides: Record<string, string>): Pr
       await owner.end();
       await dropDatabase(config.DATABASE_URL);
       await deleteKeysWithPrefix(config.REDIS_URL, config.REDIS_PREFIX).catch(() => {});
+      // Files the server stored (inspection photos) go with the run.
+      rmSync(env.DATA_DIR!, { recursive: true, force: true });
     },
   };
 }

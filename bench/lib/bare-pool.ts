@@ -1,0 +1,33 @@
+import pg from 'pg';
+import { Histogram } from './histogram.js';
+
+/**
+ * A bare-`pg` baseline: `callers` concurrent loops, for `seconds`, each call one statement on a plain pool
+ * of `poolSize` connections (one round trip: no transaction, no tenant setting, no RLS). `call` runs the
+ * n-th statement and throws if its answer is wrong, which counts as an error.
+ */
+export async function bareStatements(url: string, poolSize: number, callers: number, seconds: number, call: (pool: pg.Pool, n: number) => Promise<void>) {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const histogram = new Histogram();
+  const deadline = Date.now() + seconds * 1000;
+  let done = 0;
+  let errors = 0;
+  let n = 0;
+  try {
+    await Promise.all(Array.from({ length: callers }, async () => {
+      while (Date.now() < deadline) {
+        const started = process.hrtime.bigint();
+        try {
+          await call(pool, n++);
+          done++;
+        } catch {
+          errors++;
+        }
+        histogram.record(Number(process.hrtime.bigint() - started) / 1000);
+      }
+    }));
+  } finally {
+    await pool.end();
+  }
+  return { reqPerS: Math.round(done / seconds), p50Ms: histogram.percentileMs(0.5), p99Ms: histogram.percentileMs(0.99), requests: done, non2xx: 0, errors };
+}
