@@ -148,6 +148,30 @@ create table inventory_stock (
 );
 create index inventory_stock_warehouse on inventory_stock (warehouse_id);
 
+-- Purchase orders: parts bought from a supplier for a warehouse, received into stock (all at once or in
+-- parts) as `receive` movements at the order's prices. Lines: [{item_id, quantity, unit_cost, received_quantity}].
+create table purchase_orders (
+  id uuid primary key default gen_random_uuid(),
+  tenant_id uuid not null references organizations (id) on delete cascade,
+  number bigint not null,
+  supplier text not null check (length(supplier) between 1 and 200),
+  warehouse_id uuid not null references warehouses (id),
+  status text not null default 'draft' check (status in ('draft', 'ordered', 'partially_received', 'received', 'cancelled')),
+  lines jsonb not null check (jsonb_typeof(lines) = 'array'),
+  total bigint not null check (total >= 0),
+  notes text check (length(notes) <= 20000),
+  ordered_at timestamptz,
+  received_at timestamptz,
+  cancelled_at timestamptz,
+  created_by uuid,
+  version integer not null default 1,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  unique (tenant_id, number)
+);
+create index purchase_orders_tenant on purchase_orders (tenant_id, created_at, id);
+create index purchase_orders_warehouse on purchase_orders (warehouse_id);
+
 -- The movement log: append-only (no update or delete grant, and a trigger refusing both, even to the owner).
 create table inventory_movements (
   id bigint generated always as identity primary key,
@@ -163,6 +187,8 @@ create table inventory_movements (
   -- The value that entered (+) or left (−) the item's stock with this movement; 0 for transfers.
   value bigint not null,
   work_order_id uuid references work_orders (id),
+  -- The purchase order a receipt delivered.
+  purchase_order_id uuid references purchase_orders (id),
   note text check (length(note) <= 2000),
   -- The item's stock after the movement.
   quantity_after bigint not null,
@@ -175,6 +201,7 @@ create table inventory_movements (
   check (to_warehouse_id is distinct from warehouse_id)
 );
 create index inventory_movements_item on inventory_movements (tenant_id, item_id, id);
+create index inventory_movements_purchase_order on inventory_movements (purchase_order_id) where purchase_order_id is not null;
 create index inventory_movements_work_order on inventory_movements (work_order_id) where work_order_id is not null;
 create index inventory_movements_warehouse on inventory_movements (warehouse_id);
 create index inventory_movements_to_warehouse on inventory_movements (to_warehouse_id) where to_warehouse_id is not null;
@@ -246,11 +273,11 @@ create index inspection_photos_form on inspection_photos (form_id, position);
 do $$
 declare t text;
 begin
-  foreach t in array array['quotes', 'warehouses', 'inventory_items', 'inspection_templates'] loop
+  foreach t in array array['quotes', 'warehouses', 'inventory_items', 'inspection_templates', 'purchase_orders'] loop
     execute format('create trigger %I before update on %I for each row execute function bump_version()', t || '_version', t);
   end loop;
   foreach t in array array['tenant_counters', 'quotes', 'quote_revisions', 'quote_signatures', 'mail_outbox', 'warehouses',
-      'inventory_items', 'inventory_balances', 'inventory_stock', 'inventory_movements', 'inspection_templates',
+      'inventory_items', 'inventory_balances', 'inventory_stock', 'inventory_movements', 'purchase_orders', 'inspection_templates',
       'inspection_forms', 'inspection_photos'] loop
     execute format('alter table %I enable row level security', t);
     execute format('alter table %I force row level security', t);
@@ -265,6 +292,8 @@ grant select, insert, update, delete on quotes to fieldops_api;
 grant select, insert on quote_revisions, quote_signatures, mail_outbox to fieldops_api;
 grant select, insert, update, delete on warehouses, inventory_items, inspection_templates to fieldops_api;
 grant select, insert, update on inventory_balances, inventory_stock to fieldops_api;
+-- Purchase orders are cancelled, never deleted.
+grant select, insert, update on purchase_orders to fieldops_api;
 grant select, insert on inventory_movements to fieldops_api;
 -- Submitted inspections are records: written once, never changed.
 grant select, insert on inspection_forms, inspection_photos to fieldops_api;

@@ -80,7 +80,7 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(tenantDbPlugin, { pool });
   await app.register(versionsPlugin);
   await app.register(writesPlugin, { pool, sealSecret: config.jwtSecret });
-  await app.register(outputsPlugin, { mail: deps.mail ?? outboxMailTransport(deps.log), files: deps.files ?? createFileStore(config) });
+  await app.register(outputsPlugin, { mail: deps.mail ?? outboxMailTransport(deps.log), files: deps.files ?? await createFileStore(config) });
   const authenticator = cachingAuthenticator(deps.authenticator);
   app.decorate('credentialsChanged', () => authenticator.credentialsChanged());
   await app.register(apiRoutes, {

@@ -3,7 +3,7 @@ import { badRequest, conflict, type Issue } from '../shared/contracts/errors.js'
 
 /** Tables an object may point at; a fixed set, so the name is never client input. */
 export type ReferencedTable = 'clients' | 'sites' | 'assets' | 'employees' | 'devices' | 'geofences' | 'work_orders' | 'warehouses'
-  | 'inspection_templates';
+  | 'inspection_templates' | 'inventory_items';
 
 export interface Reference {
   /** The request field, as an issue path (`client_id`). */

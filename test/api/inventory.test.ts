@@ -295,6 +295,67 @@ describe('stock movements', () => {
   });
 });
 
+describe('purchase orders', () => {
+  it('draft → ordered → received in parts: receipts are movements at the order\'s price, the average follows', async () => {
+    const depot = await warehouse('Receiving');
+    const filter = await item({ name: 'Filter' });
+    const belt = await item({ name: 'Belt' });
+    await move(filter.id, { kind: 'receive', warehouse_id: depot.id, quantity: 2, unit_cost: 100 });
+    const draft = await created('/v1/purchase-orders', {
+      supplier: 'Parts & Co', warehouse_id: depot.id, lines: [{ item_id: filter.id, quantity: 4, unit_cost: 130 }, { item_id: belt.id, quantity: 3, unit_cost: 999 }],
+    });
+    expect(draft).toMatchObject({ status: 'draft', total: 4 * 130 + 3 * 999, number: expect.any(Number), lines: [{ received_quantity: 0, subtotal: 520 }, { subtotal: 2997 }] });
+    expect((await inject('POST', `/v1/purchase-orders/${draft.id}/receive`)).statusCode).toBe(409);
+    const edited = await inject('PATCH', `/v1/purchase-orders/${draft.id}`, { notes: 'urgent' }, { 'if-match': '"1"' });
+    expect(edited.json().data).toMatchObject({ notes: 'urgent', version: 2 });
+    expect((await inject('POST', `/v1/purchase-orders/${draft.id}/order`)).json().data).toMatchObject({ status: 'ordered', ordered_at: expect.any(String) });
+    expect((await inject('PATCH', `/v1/purchase-orders/${draft.id}`, { notes: 'late' })).statusCode).toBe(409);
+
+    const partial = await inject('POST', `/v1/purchase-orders/${draft.id}/receive`, { lines: [{ item_id: filter.id, quantity: 3 }] });
+    expect(partial.statusCode, partial.body).toBe(200);
+    expect(partial.json().data).toMatchObject({ status: 'partially_received', lines: [{ received_quantity: 3 }, { received_quantity: 0 }] });
+    expect(partial.json().movements).toEqual([expect.objectContaining({ kind: 'receive', quantity: 3, unit_cost: 130, purchase_order_id: draft.id })]);
+    // (2 × 100 + 3 × 130) / 5 = 118
+    expect(await stockOf(filter.id)).toMatchObject({ quantity_on_hand: 5, stock_value: 590, average_cost: 118 });
+
+    const tooMany = await inject('POST', `/v1/purchase-orders/${draft.id}/receive`, { lines: [{ item_id: filter.id, quantity: 2 }] });
+    expect(tooMany.statusCode).toBe(409);
+    expect(errorOf(tooMany).issues).toEqual([{ path: 'lines.0.quantity', message: 'exceeds the 1 still outstanding' }]);
+    // The rest, by default everything outstanding.
+    const rest = await inject('POST', `/v1/purchase-orders/${draft.id}/receive`);
+    expect(rest.json().data).toMatchObject({ status: 'received', received_at: expect.any(String), lines: [{ received_quantity: 4 }, { received_quantity: 3 }] });
+    expect(await stockOf(belt.id)).toMatchObject({ quantity_on_hand: 3, average_cost: 999, stock: [{ warehouse_id: depot.id, quantity: 3 }] });
+    expect((await inject('GET', `/v1/inventory/${filter.id}/movements?purchase_order_id=${draft.id}`)).json().meta.total).toBe(2);
+    expect((await inject('POST', `/v1/purchase-orders/${draft.id}/cancel`)).statusCode).toBe(409);
+    expect((await inject('GET', '/v1/purchase-orders?status=received&supplier=parts')).json().data.map((o: { id: string }) => o.id)).toEqual([draft.id]);
+  });
+
+  it('validates lines, references and cancels what has not arrived', async () => {
+    const depot = await warehouse();
+    const part = await item();
+    for (const [body, path] of [
+      [{ supplier: 'S', warehouse_id: depot.id, lines: [] }, 'lines'],
+      [{ supplier: 'S', warehouse_id: depot.id, lines: [{ item_id: part.id, quantity: 0, unit_cost: 1 }] }, 'lines.0.quantity'],
+      [{ supplier: 'S', warehouse_id: depot.id, lines: [{ item_id: part.id, quantity: 1, unit_cost: 1 }, { item_id: part.id, quantity: 2, unit_cost: 1 }] }, 'lines.1.item_id'],
+      [{ supplier: 'S', warehouse_id: depot.id, lines: [{ item_id: randomUUID(), quantity: 1, unit_cost: 1 }] }, 'lines.0.item_id'],
+      [{ supplier: 'S', warehouse_id: randomUUID(), lines: [{ item_id: part.id, quantity: 1, unit_cost: 1 }] }, 'warehouse_id'],
+    ] as [object, string][]) {
+      const res = await inject('POST', '/v1/purchase-orders', body);
+      expect(res.statusCode, path).toBe(400);
+      expect(errorOf(res).issues.map((i) => i.path), path).toContain(path);
+    }
+    const order = await created('/v1/purchase-orders', { supplier: 'S', warehouse_id: depot.id, lines: [{ item_id: part.id, quantity: 5, unit_cost: 10 }] });
+    await inject('POST', `/v1/purchase-orders/${order.id}/order`);
+    await inject('POST', `/v1/purchase-orders/${order.id}/receive`, { lines: [{ item_id: part.id, quantity: 2 }] });
+    const cancelled = await inject('POST', `/v1/purchase-orders/${order.id}/cancel`);
+    expect(cancelled.json().data).toMatchObject({ status: 'cancelled', lines: [{ received_quantity: 2 }] });
+    expect((await inject('POST', `/v1/purchase-orders/${order.id}/receive`)).statusCode).toBe(409);
+    expect((await stockOf(part.id)).quantity_on_hand).toBe(2);
+    const theirs = await login(api, await createOrg(db.owner, 'unlimited'));
+    expect((await inject('GET', `/v1/purchase-orders/${order.id}`, undefined, {}, theirs)).statusCode).toBe(404);
+  });
+});
+
 describe('tenancy, scopes and retries', () => {
   it('another tenant\'s items, warehouses and movements are 404; its warehouse cannot be named', async () => {
     const depot = await warehouse();

@@ -55,6 +55,8 @@ export interface MovementInput {
   unit_cost?: number;
   work_order_id?: string;
   note?: string;
+  /** Set by a purchase order's receipt (not by clients directly). */
+  purchase_order_id?: string;
 }
 
 export interface Movement {
@@ -67,6 +69,7 @@ export interface Movement {
   unit_cost: number | null;
   value: number;
   work_order_id: string | null;
+  purchase_order_id: string | null;
   note: string | null;
   quantity_after: number;
   stock_value_after: number;
@@ -80,6 +83,7 @@ export interface MovementFilters {
   kind?: MovementKind;
   warehouse_id?: string;
   work_order_id?: string;
+  purchase_order_id?: string;
   from?: string;
   to?: string;
 }
@@ -92,7 +96,8 @@ const SELECT = `i.id, i.sku, i.name, i.description, i.unit, i.fits_models, b.qua
   ${STOCK} as stock, i.version, i.created_at, i.updated_at`;
 const FROM = 'inventory_items i join inventory_balances b on b.item_id = i.id';
 
-const MOVEMENT_SELECT = `m.id, m.item_id, m.kind, m.warehouse_id, m.to_warehouse_id, m.quantity, m.unit_cost, m.value, m.work_order_id, m.note,
+const MOVEMENT_SELECT = `m.id, m.item_id, m.kind, m.warehouse_id, m.to_warehouse_id, m.quantity, m.unit_cost, m.value, m.work_order_id,
+  m.purchase_order_id, m.note,
   m.quantity_after, m.stock_value_after, m.average_cost_after, m.created_by, m.api_key_id, m.created_at`;
 
 type ItemRow = Omit<InventoryItem, 'quantity_on_hand' | 'average_cost' | 'stock_value'> & Record<'quantity_on_hand' | 'average_cost' | 'stock_value', string>;
@@ -209,11 +214,12 @@ export function createInventoryRepository(db: Queryable, actor: Actor) {
       });
       const inserted = await db.query<MovementRow>({
         name: 'fieldops_inventory_movement',
-        text: `insert into inventory_movements as m (tenant_id, item_id, kind, warehouse_id, to_warehouse_id, quantity, unit_cost, value, work_order_id, note,
-                 quantity_after, stock_value_after, average_cost_after, created_by, api_key_id)
-               values (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning ${MOVEMENT_SELECT}`,
+        text: `insert into inventory_movements as m (tenant_id, item_id, kind, warehouse_id, to_warehouse_id, quantity, unit_cost, value, work_order_id,
+                 purchase_order_id, note, quantity_after, stock_value_after, average_cost_after, created_by, api_key_id)
+               values (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning ${MOVEMENT_SELECT}`,
         values: [itemId, input.kind, input.warehouse_id, input.to_warehouse_id ?? null, quantity, valued.unitCost, valued.delta,
-          input.work_order_id ?? null, input.note ?? null, valued.quantity, valued.value, valued.averageCost, actor.userId, actor.apiKeyId],
+          input.work_order_id ?? null, input.purchase_order_id ?? null, input.note ?? null, valued.quantity, valued.value, valued.averageCost,
+          actor.userId, actor.apiKeyId],
       });
       return toMovement(inserted.rows[0]!);
     },
@@ -227,6 +233,7 @@ export function createInventoryRepository(db: Queryable, actor: Actor) {
         where.push(`(m.warehouse_id = ${warehouse} or m.to_warehouse_id = ${warehouse})`);
       }
       if (filters.work_order_id) where.push(`m.work_order_id = ${params.add(filters.work_order_id)}`);
+      if (filters.purchase_order_id) where.push(`m.purchase_order_id = ${params.add(filters.purchase_order_id)}`);
       if (filters.from) where.push(`m.created_at >= ${params.add(filters.from)}`);
       if (filters.to) where.push(`m.created_at < ${params.add(filters.to)}`);
       return listPage<MovementRow>(db, {
@@ -318,6 +325,7 @@ function toMovement(row: MovementRow): Movement {
     unit_cost: row.unit_cost === null ? null : Number(row.unit_cost),
     value: Number(row.value),
     work_order_id: row.work_order_id,
+    purchase_order_id: row.purchase_order_id,
     note: row.note,
     quantity_after: Number(row.quantity_after),
     stock_value_after: Number(row.stock_value_after),

@@ -18,6 +18,7 @@ import { inspectionFormRoutes } from './inspection-forms.js';
 import { inspectionTemplateRoutes } from './inspection-templates.js';
 import { inventoryRoutes } from './inventory.js';
 import { meRoutes } from './me.js';
+import { purchaseOrderRoutes } from './purchase-orders.js';
 import { quoteRoutes } from './quotes.js';
 import { siteRoutes } from './sites.js';
 import { timesheetRoutes } from './timesheets.js';
@@ -59,7 +60,8 @@ import { workOrderRoutes } from './work-orders.js';
  */
 const RESOURCE_ROUTES: FastifyPluginAsyncTypebox[] = [meRoutes, userRoutes, apiKeyRoutes, deviceRoutes,
   geofenceRoutes, gpsEventRoutes, timesheetRoutes, eventRoutes, clientRoutes, siteRoutes, employeeRoutes, assetRoutes,
-  workOrderRoutes, quoteRoutes, warehouseRoutes, inventoryRoutes, inspectionTemplateRoutes, inspectionFormRoutes];
+  workOrderRoutes, quoteRoutes, warehouseRoutes, inventoryRoutes, purchaseOrderRoutes, inspectionTemplateRoutes,
+  inspectionFormRoutes];
 
 export interface ApiRoutesOptions {
   config: Config;

@@ -54,7 +54,7 @@ const NewMovement = Type.Object({
   note: Type.Optional(Type.String({ maxLength: 2000 })),
 }, { additionalProperties: false });
 
-const Movement = Type.Object({
+export const Movement = Type.Object({
   id: Type.String(),
   item_id: Uuid(),
   kind: Kind,
@@ -64,6 +64,7 @@ const Movement = Type.Object({
   unit_cost: Nullable(Money('The cost per unit booked')),
   value: Money('The value that entered (+) or left (−) stock'),
   work_order_id: Nullable(Uuid()),
+  purchase_order_id: Nullable(Uuid({ description: 'The purchase order a receipt delivered' })),
   note: Nullable(Type.String()),
   quantity_after: Type.Integer({ description: 'The item\'s quantity on hand after the movement' }),
   stock_value_after: Money('The item\'s stock value after the movement'),
@@ -85,6 +86,7 @@ const MovementQuery = listQuerySchema(['id', 'created_at'], {
   kind: Type.Optional(Kind),
   warehouse_id: Type.Optional(Uuid({ description: 'Movements from or to this warehouse' })),
   work_order_id: Type.Optional(Uuid()),
+  purchase_order_id: Type.Optional(Uuid()),
   ...TimeRangeQuery,
 });
 
