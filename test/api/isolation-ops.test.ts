@@ -18,7 +18,7 @@ let tenantA: TestOrg;
 let tenantB: TestOrg;
 
 const TABLES = ['tenant_counters', 'quotes', 'quote_revisions', 'quote_signatures', 'mail_outbox', 'warehouses', 'inventory_items',
-  'inventory_balances', 'inventory_stock', 'inventory_movements', 'inspection_templates', 'inspection_forms', 'inspection_photos'];
+  'inventory_balances', 'inventory_stock', 'inventory_movements', 'purchase_orders', 'inspection_templates', 'inspection_forms', 'inspection_photos'];
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -41,6 +41,7 @@ beforeAll(async () => {
   const warehouse = await post('/v1/warehouses', { name: 'Depot' });
   const item = await post('/v1/inventory', { sku: 'S-1', name: 'Part' });
   await post(`/v1/inventory/${item.id}/movements`, { kind: 'receive', warehouse_id: warehouse.id, quantity: 2, unit_cost: 10 });
+  await post('/v1/purchase-orders', { supplier: 'S', warehouse_id: warehouse.id, lines: [{ item_id: item.id, quantity: 1, unit_cost: 5 }] });
   const template = await post('/v1/inspection-templates', CHECKLIST);
   await post('/v1/inspection-forms', {
     template_id: template.id, answers: { brakes_ok: true, hours: 1, front: dataUrl(pngBytes()) }, signed_by: 'S', signature: dataUrl(pngBytes()),
@@ -84,11 +85,11 @@ describe('the API service role on the business-operations tables', () => {
     await expect(asService(tenantB.id, `insert into warehouses (tenant_id, name) values ('${tenantA.id}', 'sneaky')`)).rejects.toThrow(/row-level security/);
   });
 
-  it('cannot change what is written once: movements, revisions, signatures, sent mail, submitted forms and photos', async () => {
+  it('cannot change what is written once (movements, revisions, signatures, sent mail, forms, photos) nor delete stock or orders', async () => {
     for (const sql of ['update inventory_movements set quantity = 1', 'delete from inventory_movements', 'delete from quote_revisions',
       'update quote_signatures set signed_by = $$x$$', 'delete from quote_signatures', 'update mail_outbox set body = $$x$$', 'delete from mail_outbox',
       'update inspection_forms set answers = $${}$$', 'delete from inspection_forms', 'update inspection_photos set size = 1', 'delete from inspection_photos',
-      'delete from inventory_balances', 'delete from inventory_stock']) {
+      'delete from inventory_balances', 'delete from inventory_stock', 'delete from purchase_orders']) {
       await expect(asService(tenantA.id, sql), sql).rejects.toThrow(/permission denied/);
     }
   });
