@@ -193,6 +193,10 @@ describe('submitting a form', () => {
       // Files stored, then the answers refused.
       [jsonForm({ answers: answers({ hours: 'many' }) }), 'answers.hours'],
     ];
+    // Files stored, then the database refuses the text: still no file left.
+    const nul = await inject('POST', '/v1/inspection-forms', jsonForm({ answers: answers({ remarks: 'oil\u0000leak' }) }));
+    expect(nul.statusCode).toBe(400);
+    expect(errorOf(nul).code).toBe('bad_request');
     for (const [body, path] of cases) {
       const res = await inject('POST', '/v1/inspection-forms', body);
       expect(res.statusCode, path).toBe(400);

@@ -101,6 +101,10 @@ describe('quote totals', () => {
       { items: [line()], currency: 'euro' },
       { items: [line()], stage: 'accepted' },
       { items: [line({ unit_price: '100' as unknown as number })] },
+      // Text PostgreSQL cannot store is refused as input, not a server error.
+      { items: [line({ description: 'Filter\u0000' })] },
+      { items: [line()], title: 'a\u0000b' },
+      { items: [line()], valid_until: '2026-02-30' },
     ]) {
       const refused = await inject('POST', '/v1/quotes', bad);
       expect(refused.statusCode, JSON.stringify(bad)).toBe(400);
