@@ -4,6 +4,7 @@ import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import type { Config } from './config.js';
 import { SERVICE_DB_ROLES } from './config.js';
+import type { Database } from './database.js';
 import type { Logger } from './log.js';
 
 export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations').replace(/[\\/]dist[\\/]migrations$/, '/migrations');
@@ -13,14 +14,25 @@ export interface MigrateResult {
 }
 
 /**
- * Applies pending `migrations/*.sql` as the DATABASE_URL owner (node-pg-migrate: recorded in the
+ * Applies pending `migrations/*.sql` as the owner (node-pg-migrate: recorded in the
  * `schema_migrations` table, all pending ones in one transaction, an advisory lock so that two
- * processes migrating at once take turns). Creates the database first when it does not exist.
+ * processes migrating at once take turns). On a server (DATABASE_URL) it creates the database first
+ * when it does not exist; the embedded database (`database`) takes the same migrations unchanged.
  */
-export async function migrate(config: Config, log?: Logger): Promise<MigrateResult> {
-  await ensureDatabase(config.DATABASE_URL);
+export async function migrate(config: Config, log?: Logger, database?: Database): Promise<MigrateResult> {
+  const owner = database?.kind === 'embedded' ? database.ownerClient() : null;
+  if (owner) await owner.connect();
+  else await ensureDatabase(config.DATABASE_URL);
+  try {
+    return await applyMigrations(config, owner, log);
+  } finally {
+    await owner?.end();
+  }
+}
+
+async function applyMigrations(config: Config, owner: pg.Client | null, log?: Logger): Promise<MigrateResult> {
   const applied = await runner({
-    databaseUrl: config.DATABASE_URL,
+    ...(owner ? { dbClient: owner } : { databaseUrl: config.DATABASE_URL }),
     dir: MIGRATIONS_DIR,
     migrationsTable: 'schema_migrations',
     direction: 'up',
@@ -30,7 +42,7 @@ export async function migrate(config: Config, log?: Logger): Promise<MigrateResu
     log: () => {},
     logger: { info: () => {}, warn: (m: string) => log?.warn(m), error: (m: string) => log?.error(m), debug: () => {} },
   });
-  if (config.DATABASE_SERVICE_PASSWORD && !config.DATABASE_SERVICE_URL) await setServicePasswords(config);
+  if (!owner && config.DATABASE_SERVICE_PASSWORD && !config.DATABASE_SERVICE_URL) await setServicePasswords(config);
   const names = applied.map((m) => m.name);
   log?.info({ applied: names }, names.length ? 'migrations applied' : 'database is up to date');
   return { applied: names };
