@@ -27,6 +27,11 @@ const EnvSchema = Type.Object({
   DATA_DIR: Type.String({ default: './data' }),
   /** HMAC secret for user JWTs; every API and realtime process of one deployment must share it. */
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /**
+   * `fieldops start` with every role seeds a demo organization on an empty database and drives its
+   * simulated fleet over MQTT (DESIGN section 10); 0 turns it off.
+   */
+  FIELDOPS_DEMO: Type.String({ default: '1', pattern: '^(0|1|true|false|yes|no|on|off)$' }),
   /** Run pending migrations when `fieldops start` begins (as the DATABASE_URL owner). */
   MIGRATE_ON_START: Type.Boolean({ default: true }),
   /** Number of `positions:{n}` shards; an asset's fixes always land in the same shard. */
@@ -91,6 +96,8 @@ type Env = Static<typeof EnvSchema>;
 
 export interface Config extends Env {
   jwtSecret: string;
+  /** FIELDOPS_DEMO as a switch. */
+  demo: boolean;
   /** Connection strings of the services' least-privilege roles (docs/design.md, "Data and tenancy"). */
   serviceDatabaseUrls: Record<ServiceDbRole, string>;
 }
@@ -122,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   return {
     ...parsed,
     jwtSecret: parsed.JWT_SECRET ?? persistentSecret(parsed.DATA_DIR, 'jwt.secret'),
+    demo: ['1', 'true', 'yes', 'on'].includes(parsed.FIELDOPS_DEMO),
     serviceDatabaseUrls: serviceUrls(parsed),
   };
 }

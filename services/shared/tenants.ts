@@ -35,25 +35,41 @@ function checkAddons(addons: string[]): string[] {
  * inserts, so this obeys the forced row-level security even when run as a non-superuser owner.
  */
 export async function createTenant(db: Queryable, input: NewTenant): Promise<Organization> {
+  const prepared = await prepareTenant(input);
+  return inTransaction(db, () => insertTenant(db, prepared));
+}
+
+export interface PreparedTenant {
+  id: string;
+  name: string;
+  plan: Plan;
+  addons: string[];
+  adminEmail: string;
+  passwordHash: string;
+}
+
+/** Checks the input and hashes the password (slow: outside any transaction). */
+export async function prepareTenant(input: NewTenant): Promise<PreparedTenant> {
   const plan = checkPlan(input.plan);
   const addons = checkAddons(input.addons);
   if (!input.adminEmail.includes('@')) throw new Error('--admin-email must be an email address');
   if (input.adminPassword.length < 8) throw new Error('--admin-password must have at least 8 characters');
-  const id = randomUUID();
-  const passwordHash = await hashPassword(input.adminPassword);
-  return inTransaction(db, async () => {
-    await setTenant(db, id);
-    const { rows } = await db.query<Organization>(
-      `insert into organizations (id, name, plan, addons) values ($1, $2, $3, $4)
-       returning id, name, plan, addons, token_ttl_s`,
-      [id, input.name, plan, addons],
-    );
-    await db.query(
-      `insert into users (tenant_id, email, name, role, password_hash) values ($1, $2, $3, 'admin', $4)`,
-      [id, input.adminEmail, 'Administrator', passwordHash],
-    );
-    return rows[0]!;
-  });
+  return { id: randomUUID(), name: input.name, plan, addons, adminEmail: input.adminEmail, passwordHash: await hashPassword(input.adminPassword) };
+}
+
+/** Inserts the organization and its admin inside the caller's transaction, and leaves the tenant set to it. */
+export async function insertTenant(db: Queryable, tenant: PreparedTenant): Promise<Organization> {
+  await setTenant(db, tenant.id);
+  const { rows } = await db.query<Organization>(
+    `insert into organizations (id, name, plan, addons) values ($1, $2, $3, $4)
+     returning id, name, plan, addons, token_ttl_s`,
+    [tenant.id, tenant.name, tenant.plan, tenant.addons],
+  );
+  await db.query(
+    `insert into users (tenant_id, email, name, role, password_hash) values ($1, $2, $3, 'admin', $4)`,
+    [tenant.id, tenant.adminEmail, 'Administrator', tenant.passwordHash],
+  );
+  return rows[0]!;
 }
 
 export async function updateTenant(db: Queryable, id: string, change: { plan?: string; addons?: string[] }): Promise<Organization> {
