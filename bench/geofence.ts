@@ -18,6 +18,7 @@ import { FenceIndex } from '../services/geofence/fence-index.js';
 import { compileFence, type FenceRow } from '../services/shared/geofence/fence-shapes.js';
 import { GeofenceWorker } from '../services/geofence/geofence-worker.js';
 import { createBenchDatabase, seedBenchTenant } from './lib/bench-env.js';
+import { createBackplane } from '../services/shared/backplane.js';
 import { createServicePool, withTenant } from '../services/shared/db.js';
 import { createLogger } from '../services/shared/log.js';
 import { createRedis, RedisStreamBus } from '../services/shared/redis-bus.js';
@@ -168,7 +169,7 @@ async function benchEndToEnd(totalFixes: number) {
     }
 
     const start = performance.now();
-    worker = new GeofenceWorker(config, pool, streams, createLogger('silent'), { batchSize: 50, blockMs: 200 });
+    worker = new GeofenceWorker(config, createBackplane(config), pool, streams, createLogger('silent'), { batchSize: 50, blockMs: 200 });
     await worker.start();
     const group = 'geofence';
     for (;;) {

@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { sessionTokens } from '../shared/jwt.js';
 import { createAuthenticator } from '../shared/principal.js';
-import { createRedis } from '../shared/redis-bus.js';
 import type { RoleStarter } from '../shared/runtime.js';
 import { buildApiApp } from './app.js';
 import { DOCS_PATH } from './plugins/docs.js';
@@ -11,15 +10,14 @@ export const startRole: RoleStarter = async (runtime) => {
   const { config } = runtime;
   const log = runtime.log.child({ role: 'api' });
   const pool = runtime.pool('api');
-  // Its own connection: rate-limit counters must not queue behind stream traffic. Fail fast, so a Redis
-  // outage costs a request a second at most (the limiter then lets requests through).
-  const redis = createRedis(config.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 1000 });
+  // Redis shared by every API process, or null: one process, the limiter counts in its memory.
+  const redis = runtime.backplane.connectRateLimitStore();
   let redisDown = false;
-  redis.on('error', (err) => {
+  redis?.on('error', (err) => {
     if (!redisDown) log.warn({ err: err.message }, 'rate-limit store (Redis) unreachable; requests pass unlimited');
     redisDown = true;
   });
-  redis.on('ready', () => {
+  redis?.on('ready', () => {
     if (redisDown) log.info('rate-limit store (Redis) reachable again');
     redisDown = false;
   });
@@ -33,7 +31,7 @@ export const startRole: RoleStarter = async (runtime) => {
     await app.listen({ host: config.HOST, port: config.API_PORT });
   } catch (err) {
     await app.close();
-    redis.disconnect();
+    redis?.disconnect();
     throw err;
   }
   const { port } = app.server.address() as AddressInfo;
@@ -45,7 +43,7 @@ export const startRole: RoleStarter = async (runtime) => {
     name: 'api',
     endpoints: { api: base, docs: `${base}${DOCS_PATH}`, map: `${base}/map`, metrics: `${base}/metrics` },
     // app.close() stops accepting, lets in-flight requests finish, then runs onClose; the pool is the runtime's.
-    close: () => (closing ??= app.close().then(() => redis.quit().then(() => undefined, () => redis.disconnect()))),
+    close: () => (closing ??= app.close().then(() => redis?.quit().then(() => undefined, () => redis.disconnect()))),
   };
 };
 

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Backplane } from '../shared/backplane.js';
 import type { Config } from '../shared/config.js';
 import type { Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
-import { createRedis } from '../shared/redis-bus.js';
-import { createStreamBus } from '../shared/runtime.js';
 import type { StreamNames } from '../shared/contracts/stream-codec.js';
 import { FenceCache } from './fence-cache.js';
 import { PositionEvaluator, type PositionEvaluatorOptions } from './position-evaluator.js';
@@ -29,7 +28,7 @@ export const DEFAULT_TUNING: GeofenceWorkerTuning = {
 
 /**
  * One geofence worker: the fence cache, the evaluator of the position shards it holds, and the
- * punch verifier. Each loop gets Redis connections of its own, since a blocking read holds its connection.
+ * punch verifier. Each loop gets a bus of its own, since a blocking read holds its connection.
  */
 export class GeofenceWorker {
   readonly workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -38,14 +37,14 @@ export class GeofenceWorker {
   readonly punches: PunchWorker;
   private closing: Promise<void> | null = null;
 
-  constructor(config: Config, pool: Pool, streams: StreamNames, log: Logger, tuning: Partial<GeofenceWorkerTuning> = {}) {
+  constructor(config: Config, backplane: Backplane, pool: Pool, streams: StreamNames, log: Logger, tuning: Partial<GeofenceWorkerTuning> = {}) {
     const t = { ...DEFAULT_TUNING, ...tuning };
     const workerLog = log.child({ worker: this.workerId });
     this.fences = new FenceCache(pool, workerLog);
     this.evaluator = new PositionEvaluator(
       {
-        bus: createStreamBus(config),
-        redis: createRedis(config.REDIS_URL),
+        bus: backplane.connectBus(),
+        coordination: backplane.connectCoordination(),
         pool,
         fences: this.fences,
         streams,
@@ -63,7 +62,7 @@ export class GeofenceWorker {
       },
     );
     this.punches = new PunchWorker(
-      { bus: createStreamBus(config), pool, fences: this.fences, streams, log: workerLog },
+      { bus: backplane.connectBus(), pool, fences: this.fences, streams, log: workerLog },
       { group: GEOFENCE_GROUP, workerId: this.workerId, blockMs: t.blockMs, batchSize: Math.min(t.batchSize, 500), claimIdleMs: t.punchClaimIdleMs },
     );
   }

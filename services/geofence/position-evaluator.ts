@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import type { StreamBus, StreamEntry } from '../shared/bus.js';
+import type { Coordination } from '../shared/coordination.js';
 import type { Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
 import { decodePositions, warnMalformed, type PositionRecord, type StreamNames } from '../shared/contracts/stream-codec.js';
@@ -29,12 +29,12 @@ export interface PositionEvaluatorOptions {
   afterEventsCommitted?: (newEvents: number) => Promise<void> | void;
 }
 
-/** The evaluator owns `bus` and `redis` and closes them when it stops. */
+/** The evaluator owns `bus` and `coordination` and closes them when it stops. */
 export interface PositionEvaluatorDeps {
   /** A bus of its own: its blocking reads must not queue behind another loop's. */
   bus: StreamBus;
   /** For leases and state (never blocked). */
-  redis: Redis;
+  coordination: Coordination;
   pool: Pool;
   fences: FenceCache;
   streams: StreamNames;
@@ -59,7 +59,7 @@ export class PositionEvaluator {
   private readonly leases: ShardLeases;
   private readonly stateStore: AssetStateStore;
   private readonly shardOfStream = new Map<string, number>();
-  /** Per held shard, its assets' states; present only once loaded (in sync with Redis). */
+  /** Per held shard, its assets' states; present only once loaded (in sync with the saved ones). */
   private readonly states = new Map<number, Map<string, AssetState>>();
   private readonly needsSync = new Set<number>();
   private readonly surplus = new Set<number>();
@@ -76,8 +76,8 @@ export class PositionEvaluator {
   private readonly reportHeldShards = () => this.leases.heldShards().length;
 
   constructor(private readonly deps: PositionEvaluatorDeps, private readonly options: PositionEvaluatorOptions) {
-    this.leases = new ShardLeases(deps.redis, options, deps.log);
-    this.stateStore = new AssetStateStore(deps.redis, options.prefix);
+    this.leases = new ShardLeases(deps.coordination, options, deps.log);
+    this.stateStore = new AssetStateStore(deps.coordination, options.prefix);
     for (let n = 0; n < options.shards; n++) this.shardOfStream.set(deps.streams.positionShard(n), n);
   }
 
@@ -153,7 +153,7 @@ export class PositionEvaluator {
   }
 
   /**
-   * A shard just taken (or whose last batch failed): load its states from Redis, then replay every
+   * A shard just taken (or whose last batch failed): load its saved states, then replay every
    * entry still pending in the group — the previous owner's unacknowledged ones — before new ones.
    */
   private async syncShards(): Promise<void> {
@@ -260,7 +260,7 @@ export class PositionEvaluator {
       await this.leaseTick?.catch(() => {});
       if (!this.killed) await this.leases.releaseAll().catch(() => {});
       await this.deps.bus.close();
-      await this.deps.redis.quit().catch(() => this.deps.redis.disconnect());
+      await this.deps.coordination.close().catch(() => {});
     })();
     return this.closing;
   }

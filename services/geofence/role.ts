@@ -16,7 +16,7 @@ import { StreamTrimmer } from './stream-trimmer.js';
 export const startRole: RoleStarter = async (runtime) => {
   const log = runtime.log.child({ role: 'geofence' });
   const pool = runtime.pool('worker');
-  const worker = new GeofenceWorker(runtime.config, pool, runtime.streams, log);
+  const worker = new GeofenceWorker(runtime.config, runtime.backplane, pool, runtime.streams, log);
   const relay = new OutboxRelay(pool, runtime.bus(), log, { streams: runtime.streams, maxLen: runtime.config.STREAM_MAXLEN });
   const trimmer = new StreamTrimmer(runtime.bus(), () => [...runtime.streams.allPositionShards(), runtime.streams.punches], GEOFENCE_GROUP, log);
   const partitions = new PartitionMaintenance(pool, log);

@@ -1,13 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { Coordination } from '../shared/coordination.js';
 import type { Logger } from '../shared/log.js';
-
-// Renew only a lease we still hold (a lapsed one may already be another worker's).
-const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
 
 export interface ShardLeaseOptions {
   /** Key prefix (the deployment's REDIS_PREFIX). */
@@ -27,8 +19,8 @@ export interface LeaseChanges {
 }
 
 /**
- * One owner per `positions:{n}` shard at a time, through Redis leases (SET NX PX, renewed by the
- * holder). Workers announce themselves in a heartbeat set; each aims at ceil(shards / live workers)
+ * One owner per `positions:{n}` shard at a time, through leases (Redis `SET NX PX`, or in-process;
+ * see Coordination), renewed by the holder. Workers announce themselves in a heartbeat set; each aims at ceil(shards / live workers)
  * leases, takes free ones up to that and gives back the surplus, so load spreads when a worker
  * joins and a dead worker's shards are taken over once its leases lapse.
  */
@@ -38,11 +30,9 @@ export class ShardLeases {
   private readonly workersKey: string;
   private readonly leaseMs: number;
 
-  constructor(private readonly redis: Redis, private readonly options: ShardLeaseOptions, private readonly log: Logger) {
+  constructor(private readonly coordination: Coordination, private readonly options: ShardLeaseOptions, private readonly log: Logger) {
     this.workersKey = `${options.prefix}geofence:workers`;
     this.leaseMs = options.leaseMs;
-    redis.defineCommand('fieldopsLeaseRenew', { numberOfKeys: 1, lua: RENEW });
-    redis.defineCommand('fieldopsLeaseRelease', { numberOfKeys: 1, lua: RELEASE });
   }
 
   leaseKey(shard: number): string {
@@ -62,18 +52,13 @@ export class ShardLeases {
   async tick(): Promise<LeaseChanges> {
     const now = Date.now();
     const { workerId, shards } = this.options;
-    const [, , [, live]] = (await this.redis
-      .multi()
-      .zadd(this.workersKey, now, workerId)
-      .zremrangebyscore(this.workersKey, '-inf', now - this.leaseMs)
-      .zcard(this.workersKey)
-      .exec()) as [unknown, unknown, [Error | null, number]];
+    const live = await this.coordination.heartbeat(this.workersKey, workerId, now, this.leaseMs);
     const lost: number[] = [];
     const renewals = await Promise.all(
-      [...this.held].map(async (shard) => [shard, await this.command('fieldopsLeaseRenew', this.leaseKey(shard), workerId, this.leaseMs)] as const),
+      [...this.held].map(async (shard) => [shard, await this.coordination.renewLease(this.leaseKey(shard), workerId, this.leaseMs)] as const),
     );
     for (const [shard, renewed] of renewals) {
-      if (renewed === 1) this.expiresAt.set(shard, now + this.leaseMs);
+      if (renewed) this.expiresAt.set(shard, now + this.leaseMs);
       else {
         this.held.delete(shard);
         this.expiresAt.delete(shard);
@@ -87,8 +72,7 @@ export class ShardLeases {
     for (let k = 0; k < shards && this.held.size < fairShare; k++) {
       const shard = (offset + k) % shards;
       if (this.held.has(shard)) continue;
-      const ok = await this.redis.set(this.leaseKey(shard), workerId, 'PX', this.leaseMs, 'NX');
-      if (ok === 'OK') {
+      if (await this.coordination.acquireLease(this.leaseKey(shard), workerId, this.leaseMs)) {
         this.held.add(shard);
         this.expiresAt.set(shard, now + this.leaseMs);
         acquired.push(shard);
@@ -102,17 +86,13 @@ export class ShardLeases {
   async release(shard: number): Promise<void> {
     this.held.delete(shard);
     this.expiresAt.delete(shard);
-    await this.command('fieldopsLeaseRelease', this.leaseKey(shard), this.options.workerId);
+    await this.coordination.releaseLease(this.leaseKey(shard), this.options.workerId);
   }
 
   /** Leaves the group: gives back every lease so that the others take over at once. */
   async releaseAll(): Promise<void> {
     await Promise.allSettled(this.heldShards().map((s) => this.release(s)));
-    await this.redis.zrem(this.workersKey, this.options.workerId).catch(() => {});
-  }
-
-  private command(name: string, ...args: (string | number)[]): Promise<unknown> {
-    return (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]!(...args);
+    await this.coordination.leave(this.workersKey, this.options.workerId).catch(() => {});
   }
 }
 

@@ -1,6 +1,6 @@
 import { createAuthenticator } from '../shared/principal.js';
 import { sessionTokens } from '../shared/jwt.js';
-import { createStreamBus, type RoleStarter } from '../shared/runtime.js';
+import type { RoleStarter } from '../shared/runtime.js';
 import { eventReplay } from './event-replay.js';
 import { liveAuthorizer } from './live-auth.js';
 import { ApiKeySockets } from './api-key-sockets.js';
@@ -24,7 +24,7 @@ export const startRole: RoleStarter = async (runtime) => {
 
   const reader = new LiveStreamReader({
     // A bus of its own: its blocking XREAD must neither wait behind nor hold up other roles' commands.
-    createBus: () => createStreamBus(config),
+    createBus: () => runtime.backplane.connectBus(),
     lookups: runtime.bus(),
     streams: runtime.streams,
     log,

@@ -1,45 +1,54 @@
-import type { Config, ServiceDbRole } from './config.js';
-import type { Pool } from './db.js';
-import { createServicePool } from './db.js';
-import type { Logger } from './log.js';
+import { createBackplane, type Backplane } from './backplane.js';
 import type { StreamBus } from './bus.js';
-import { RedisStreamBus } from './redis-bus.js';
+import type { Config, ServiceDbRole } from './config.js';
+import { serverDatabase, type Database } from './database.js';
+import type { Pool } from './db.js';
+import type { Logger } from './log.js';
 import { streamNames, type StreamNames } from './contracts/stream-codec.js';
 import { UwsServer } from './uws-server.js';
 
-/**
- * The one place that chooses the stream bus implementation. A blocking loop takes a bus of its own
- * (a blocking read holds its connection); everything else shares `runtime.bus()`.
- */
-export function createStreamBus(config: Config): StreamBus {
-  return new RedisStreamBus(config.REDIS_URL, config.REDIS_PREFIX);
+export interface RuntimeOptions {
+  /** Default: the server named by DATABASE_URL. */
+  database?: Database;
+  /** Default: chosen by REDIS_URL (createBackplane). */
+  backplane?: Backplane;
+  /** Close the database with the runtime (when the runtime was handed one it started). */
+  ownsDatabase?: boolean;
 }
 
 /**
- * What the roles of one process share: database pools per service role, the stream bus, the
- * realtime listener. Created on first use and closed once, after every role has stopped.
+ * What the roles of one process share: the database (pools per service role), the backplane (stream
+ * bus, coordination, rate-limit store), the realtime listener. Created on first use and closed once,
+ * after every role has stopped.
  */
 export class Runtime {
   private readonly pools = new Map<ServiceDbRole, Pool>();
   private busInstance: StreamBus | null = null;
   private uws: UwsServer | null = null;
   readonly streams: StreamNames;
+  readonly database: Database;
+  readonly backplane: Backplane;
+  private readonly ownsDatabase: boolean;
 
-  constructor(readonly config: Config, readonly log: Logger) {
+  constructor(readonly config: Config, readonly log: Logger, options: RuntimeOptions = {}) {
     this.streams = streamNames(config.REDIS_PREFIX, config.POSITION_SHARDS);
+    this.database = options.database ?? serverDatabase(config);
+    this.backplane = options.backplane ?? createBackplane(config);
+    this.ownsDatabase = options.ownsDatabase ?? false;
   }
 
   pool(role: ServiceDbRole): Pool {
     let pool = this.pools.get(role);
     if (!pool) {
-      pool = createServicePool(this.config, role);
+      pool = this.database.servicePool(role, this.config.DATABASE_POOL_SIZE);
       this.pools.set(role, pool);
     }
     return pool;
   }
 
+  /** The process's shared bus for non-blocking calls; a blocking loop takes `backplane.connectBus()`. */
   bus(): StreamBus {
-    this.busInstance ??= createStreamBus(this.config);
+    this.busInstance ??= this.backplane.connectBus();
     return this.busInstance;
   }
 
@@ -64,6 +73,7 @@ export class Runtime {
     await Promise.allSettled([...this.pools.values()].map((p) => p.end()));
     this.pools.clear();
     await this.busInstance?.close();
+    if (this.ownsDatabase) await this.database.close();
   }
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { GeofenceWorker, type GeofenceWorkerTuning } from '../../services/geofence/geofence-worker.js';
+import { createBackplane } from '../../services/shared/backplane.js';
 import { createServicePool, type Pool } from '../../services/shared/db.js';
 import { createLogger } from '../../services/shared/log.js';
 import { OutboxRelay } from '../../services/jobs/outbox-relay.js';
@@ -35,7 +36,7 @@ export class GeofenceHarness {
   }
 
   async startWorker(tuning: Partial<GeofenceWorkerTuning> = {}): Promise<GeofenceWorker> {
-    const worker = new GeofenceWorker(this.db.config, this.pool, this.streams, this.log, { ...TEST_TUNING, ...tuning });
+    const worker = new GeofenceWorker(this.db.config, createBackplane(this.db.config), this.pool, this.streams, this.log, { ...TEST_TUNING, ...tuning });
     this.workers.push(worker);
     await worker.start();
     return worker;
