@@ -143,15 +143,17 @@ export default async function fanout(argv: string[]): Promise<void> {
   const samplePerReceiver = Number(values.sample);
 
   const base = loadConfig();
+  const redisUrl = base.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `bench-fanout-${randomBytes(4).toString('hex')}:`;
   const jwtSecret = randomBytes(32).toString('hex');
   const tenantId = randomUUID();
   const token = sessionTokens(jwtSecret).sign({ sub: randomUUID(), tid: tenantId, role: 'dispatcher', scopes: ['live.read'] }, 3600).token;
   const names = streamNames(prefix, base.POSITION_SHARDS);
-  const redis = new Redis(base.REDIS_URL);
+  const redis = new Redis(redisUrl);
 
   const role = child('lib/fanout-role.ts', {
-    ...process.env, REDIS_PREFIX: prefix, JWT_SECRET: jwtSecret, HOST: '127.0.0.1', REALTIME_PORT: '0',
+    ...process.env, REDIS_URL: redisUrl, DATABASE_URL: base.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops',
+    REDIS_PREFIX: prefix, JWT_SECRET: jwtSecret, HOST: '127.0.0.1', REALTIME_PORT: '0',
     MIGRATE_ON_START: 'false', LOG_LEVEL: 'warn',
   });
   const rolePort = await reply<number>(role, 'port');
@@ -226,7 +228,7 @@ export default async function fanout(argv: string[]): Promise<void> {
     publisher.stop();
     role.send({ cmd: 'stop' });
     for (const r of receivers) r.kill();
-    await deleteKeysWithPrefix(base.REDIS_URL, prefix);
+    await deleteKeysWithPrefix(redisUrl, prefix);
     await redis.quit();
   }
 

@@ -1,7 +1,10 @@
 import net from 'node:net';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
+import { DEMO_USAGE, runDemoCommand } from './demo/demo-command.js';
+import { demoLoginLine } from './demo/demo.js';
 import { loadConfig, type Config } from './shared/config.js';
+import { openDatabase } from './shared/database.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { migrate } from './shared/migrate.js';
 import { ROLE_NAMES, availableRoles, startPlatform, type RoleName } from './start.js';
@@ -18,10 +21,12 @@ Usage:
                          --admin-email E --admin-password P
                                            create an organization and its admin; prints its id
   fieldops tenant update ORG_ID [--plan P] [--addons api,…]
+  ${DEMO_USAGE}
   fieldops --help
 
 Configuration comes from environment variables (see README): DATABASE_URL, REDIS_URL, API_PORT,
-REALTIME_PORT, MQTT_PORT, LOG_LEVEL, …`;
+REALTIME_PORT, MQTT_PORT, DATA_DIR, FIELDOPS_DEMO, LOG_LEVEL, … Without DATABASE_URL the database is
+the embedded PostgreSQL under DATA_DIR; without REDIS_URL the stream bus is in-process.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -36,6 +41,10 @@ export async function main(argv: string[]): Promise<number> {
       return runStart(rest);
     case 'tenant':
       return runTenant(rest);
+    case 'demo': {
+      const config = loadConfig();
+      return runDemoCommand(rest, createLogger(config.LOG_LEVEL, { cmd: 'demo' }));
+    }
     default:
       console.error(`unknown command "${command}"\n\n${HELP}`);
       return 2;
@@ -44,8 +53,15 @@ export async function main(argv: string[]): Promise<number> {
 
 async function runMigrate(): Promise<number> {
   const config = loadConfig();
-  const { applied } = await migrate(config, createLogger(config.LOG_LEVEL, { cmd: 'migrate' }));
-  console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+  const log = createLogger(config.LOG_LEVEL, { cmd: 'migrate' });
+  // The embedded database may be served by a running `fieldops start`: migrate through its socket then.
+  const database = await openDatabase(config, log, { attach: true });
+  try {
+    const { applied } = await migrate(config, log, database);
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+  } finally {
+    await database.close();
+  }
   return 0;
 }
 
@@ -60,8 +76,13 @@ async function runStart(args: string[]): Promise<number> {
   await avoidTakenDefaultPorts(config, log);
   const platform = await startPlatform(config, log, roles.length ? (roles as RoleName[]) : availableRoles());
   const endpoints = Object.assign({}, ...platform.roles.map((r) => r.endpoints)) as Record<string, string>;
-  log.info({ roles: platform.roles.map((r) => r.name), ...endpoints }, 'fieldops is running');
+  const { database, backplane } = platform.runtime;
+  log.info({ roles: platform.roles.map((r) => r.name), database: database.description, bus: backplane.description, ...endpoints }, 'fieldops is running');
+  console.log(`  ${'database'.padEnd(10)} ${database.description}`);
+  console.log(`  ${'bus'.padEnd(10)} ${backplane.description}`);
   for (const [what, where] of Object.entries(endpoints)) console.log(`  ${what.padEnd(10)} ${where}`);
+  if (platform.demo?.login) console.log(demoLoginLine(platform.demo.login));
+  else if (platform.demo) console.log(`  ${'demo'.padEnd(10)} driving the demo fleet of organization ${platform.demo.organizationId} (its login was printed at the first start)`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -134,12 +155,19 @@ async function runTenant(args: string[]): Promise<number> {
   });
 }
 
+/** The owner's connection; to a running `fieldops start`'s embedded database when one serves DATA_DIR. */
 async function withOwner<T>(config: Config, work: (db: pg.Client) => Promise<T>): Promise<T> {
-  const db = new pg.Client({ connectionString: config.DATABASE_URL });
-  await db.connect();
+  const database = await openDatabase(config, createLogger(config.LOG_LEVEL, { cmd: 'tenant' }), { attach: true });
   try {
-    return await work(db);
+    if (database.kind === 'embedded' && config.MIGRATE_ON_START) await migrate(config, undefined, database);
+    const db = database.ownerClient();
+    await db.connect();
+    try {
+      return await work(db);
+    } finally {
+      await db.end();
+    }
   } finally {
-    await db.end();
+    await database.close();
   }
 }

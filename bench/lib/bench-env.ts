@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadConfig, type Config } from '../../services/shared/config.js';
+import { loadConfig, requireServers, type ServerConfig } from '../../services/shared/config.js';
 import { migrate } from '../../services/shared/migrate.js';
 import { withTenant } from '../../services/shared/db.js';
 import { deleteKeysWithPrefix } from '../../services/shared/redis-bus.js';
@@ -18,7 +18,7 @@ const benchDir = dirname(dirname(fileURLToPath(import.meta.url)));
 export interface BenchDatabase {
   /** The environment the server under test is started with. */
   env: Record<string, string>;
-  config: Config;
+  config: ServerConfig;
   /** The owner's pool, for seeding and counting. */
   owner: pg.Pool;
   close(): Promise<void>;
@@ -38,7 +38,7 @@ export async function createBenchDatabase(overrides: Record<string, string>): Pr
     DATA_DIR: mkdtempSync(join(tmpdir(), 'fieldops-bench-')),
     ...overrides,
   };
-  const config = loadConfig(env);
+  const config = requireServers(loadConfig(env));
   await migrate(config);
   const owner = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
   return {

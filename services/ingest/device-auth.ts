@@ -37,7 +37,8 @@ export class DeviceDirectory implements DeviceAuthenticator {
   /** Bumped by every change notice and by the loss of the notice connection (see load()). */
   private changes = 0;
 
-  constructor(private readonly pool: Pool, private readonly listenUrl: string, private readonly log: Logger) {}
+  /** `connectListener` makes the notice connection (not yet connected): a service role's own, outside the pool. */
+  constructor(private readonly pool: Pool, private readonly connectListener: () => pg.Client, private readonly log: Logger) {}
 
   async start(): Promise<void> {
     await this.listen();
@@ -97,7 +98,7 @@ export class DeviceDirectory implements DeviceAuthenticator {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.listenUrl, application_name: 'fieldops-ingest-listen' });
+    const client = this.connectListener();
     client.on('notification', (msg) => {
       if (msg.channel === 'device_changed' && msg.payload) void this.deviceChanged([msg.payload]);
     });

@@ -34,6 +34,11 @@ const PUBLISHER_CLOSE_TIMEOUT_MS = 15_000;
 export const startRole: RoleStarter = async (runtime) => {
   const node = await startIngestNode(runtime, {});
   if (runtime.config.INGEST_PROCESSES <= 1) return node.role;
+  if (!runtime.database.shared || runtime.backplane.kind !== 'redis') {
+    // Further processes would reach neither the in-process bus nor (through advisory locks) each other.
+    node.log.warn({ INGEST_PROCESSES: runtime.config.INGEST_PROCESSES }, 'INGEST_PROCESSES needs DATABASE_URL and REDIS_URL; ingest runs in this process only');
+    return node.role;
+  }
   let helpers: IngestProcesses;
   try {
     helpers = await startIngestProcesses(runtime.config, node.listener, runtime.config.INGEST_PROCESSES - 1, node.log);
@@ -69,7 +74,7 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
   const positionIds = new IdBlocks();
   const metrics = ingestMetrics();
 
-  const directory = new DeviceDirectory(pool, config.serviceDatabaseUrls.ingest, log);
+  const directory = new DeviceDirectory(pool, () => runtime.database.serviceClient('ingest', 'fieldops-ingest-listen'), log);
   await directory.start();
   const publisher = new StreamPublisher({
     bus: runtime.bus(), pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, positionMaxLen: config.POSITION_STREAM_MAXLEN, log, metrics,
@@ -86,7 +91,7 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
     maxInFlight: COMMITS_IN_FLIGHT,
     maxPendingRows: config.INGEST_MAX_PENDING_ROWS,
     store: {
-      insertPositions: (rows) => insertPositions(pool, positionIds, rows),
+      insertPositions: (rows) => insertPositions(pool, positionIds, rows, runtime.database.supportsCopy),
       insertPunches: (rows) => insertPunches(pool, rows),
       existingPositionIds: (d, t) => existingPositionIds(pool, d, t),
       existingPunchIds: (d, t) => existingPunchIds(pool, d, t),

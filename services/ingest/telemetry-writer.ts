@@ -67,8 +67,13 @@ export class IdBlocks {
   }
 }
 
-/** Inserts the positions; returns, per input row, the new row's id or null when it was already stored. */
-export async function insertPositions(pool: Pool, ids: IdBlocks, rows: PositionColumns): Promise<(string | null)[]> {
+/**
+ * Inserts the positions; returns, per input row, the new row's id or null when it was already stored.
+ * Without `useCopy` (the embedded database: COPY FROM STDIN loses protocol sync through its socket)
+ * every batch takes the deduplicating `INSERT … SELECT FROM unnest` statement.
+ */
+export async function insertPositions(pool: Pool, ids: IdBlocks, rows: PositionColumns, useCopy = true): Promise<(string | null)[]> {
+  if (!useCopy) return insertPositionsOnce(pool, rows);
   const rowIds = await ids.take(pool, rows.length);
   try {
     await copyPositions(pool, rowIds, rows);

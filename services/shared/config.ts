@@ -8,11 +8,13 @@ const port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, de
 
 /** Every environment variable fieldops reads, with its default (docs/design.md, "Configuration"). */
 const EnvSchema = Type.Object({
-  DATABASE_URL: Type.String({ default: 'postgres://postgres@127.0.0.1:5432/fieldops', pattern: '^postgres(ql)?://' }),
+  /** The owner's connection to a PostgreSQL server; unset: the embedded PostgreSQL under DATA_DIR (docs/design.md, "Two commands: embedded PostgreSQL and the in-process bus"). */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATABASE_SERVICE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATABASE_SERVICE_PASSWORD: Type.Optional(Type.String()),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
-  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
+  /** The Redis of the stream bus, leases and rate limits; unset: the in-process bus (one process holds every role). */
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   /** Prefix of every Redis key fieldops writes, so that several deployments (or test files) share one Redis. */
   REDIS_PREFIX: Type.String({ default: '' }),
   HOST: Type.String({ default: '0.0.0.0' }),
@@ -98,8 +100,22 @@ export interface Config extends Env {
   jwtSecret: string;
   /** FIELDOPS_DEMO as a switch. */
   demo: boolean;
-  /** Connection strings of the services' least-privilege roles (docs/design.md, "Data and tenancy"). */
+  /** Connection strings of the services' least-privilege roles (docs/design.md, "Data and tenancy"); null on the embedded database (one login, `set local role`). */
+  serviceDatabaseUrls: Record<ServiceDbRole, string> | null;
+}
+
+/** A configuration that names its servers: PostgreSQL and Redis (tests, benches, a multi-process deployment). */
+export interface ServerConfig extends Config {
+  DATABASE_URL: string;
+  REDIS_URL: string;
   serviceDatabaseUrls: Record<ServiceDbRole, string>;
+}
+
+export function requireServers(config: Config): ServerConfig {
+  if (!config.DATABASE_URL || !config.REDIS_URL || !config.serviceDatabaseUrls) {
+    throw new ConfigError('invalid configuration: DATABASE_URL and REDIS_URL must both be set here');
+  }
+  return config as ServerConfig;
 }
 
 export type ServiceDbRole = 'api' | 'ingest' | 'worker';
@@ -143,7 +159,8 @@ function pickDefined(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 
-function serviceUrls(env: Env): Record<ServiceDbRole, string> {
+function serviceUrls(env: Env): Record<ServiceDbRole, string> | null {
+  if (!env.DATABASE_URL) return null;
   const urls = {} as Record<ServiceDbRole, string>;
   for (const [role, user] of Object.entries(SERVICE_DB_ROLES) as [ServiceDbRole, string][]) {
     if (env.DATABASE_SERVICE_URL) {

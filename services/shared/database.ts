@@ -39,7 +39,7 @@ export interface OpenOptions {
 }
 
 export async function openDatabase(config: Config, log: Logger, options: OpenOptions = {}): Promise<Database> {
-  if (config.DATABASE_URL) return new ServerDatabase(config);
+  if (config.DATABASE_URL) return serverDatabase(config);
   return openEmbeddedDatabase(config.DATA_DIR, log, options);
 }
 
@@ -54,6 +54,11 @@ export async function openEmbeddedDatabase(dataDir: string, log: Logger, options
   }
 }
 
+/** The server named by DATABASE_URL (nothing to start). */
+export function serverDatabase(config: Config): Database {
+  return new ServerDatabase(config);
+}
+
 class ServerDatabase implements Database {
   readonly kind = 'server';
   readonly supportsCopy = true;
@@ -63,8 +68,9 @@ class ServerDatabase implements Database {
   private readonly serviceUrls: Record<ServiceDbRole, string>;
 
   constructor(config: Config) {
-    this.ownerUrl = config.DATABASE_URL!;
-    this.serviceUrls = config.serviceDatabaseUrls!;
+    if (!config.DATABASE_URL || !config.serviceDatabaseUrls) throw new Error('no DATABASE_URL: the server database needs one');
+    this.ownerUrl = config.DATABASE_URL;
+    this.serviceUrls = config.serviceDatabaseUrls;
     const url = new URL(this.ownerUrl);
     this.description = `PostgreSQL at ${url.host}${url.pathname}`;
   }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Config, ServiceDbRole } from './config.js';
+import type { ServerConfig, ServiceDbRole } from './config.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -16,7 +16,8 @@ export function createPool(connectionString: string, max: number, applicationNam
   return pool;
 }
 
-export function createServicePool(config: Config, role: ServiceDbRole, max = config.DATABASE_POOL_SIZE): pg.Pool {
+/** A service role's pool on the server (tests and benches; the roles ask `runtime.pool`, which knows the embedded path too). */
+export function createServicePool(config: ServerConfig, role: ServiceDbRole, max = config.DATABASE_POOL_SIZE): pg.Pool {
   return createPool(config.serviceDatabaseUrls[role], max, `fieldops-${role}`);
 }
 

@@ -1,8 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { PGlite } from '@electric-sql/pglite';
+import type { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type pg from 'pg';
 import type { Logger } from './log.js';
 
@@ -87,6 +87,9 @@ export class EmbeddedPostgres {
 
     let db: PGlite | null = null;
     try {
+      // Loaded only here: processes on a PostgreSQL server never load the WebAssembly build.
+      const { PGlite } = await import('@electric-sql/pglite');
+      const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
       const pgdata = join(root, 'postgres');
       const fresh = !existsSync(join(pgdata, 'PG_VERSION'));
       if (fresh) log.info({ dir: pgdata }, 'creating the embedded database (first start: a few seconds)');

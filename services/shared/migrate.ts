@@ -22,7 +22,8 @@ export interface MigrateResult {
 export async function migrate(config: Config, log?: Logger, database?: Database): Promise<MigrateResult> {
   const owner = database?.kind === 'embedded' ? database.ownerClient() : null;
   if (owner) await owner.connect();
-  else await ensureDatabase(config.DATABASE_URL);
+  else if (config.DATABASE_URL) await ensureDatabase(config.DATABASE_URL);
+  else throw new Error('migrate: no DATABASE_URL and no embedded database given');
   try {
     return await applyMigrations(config, owner, log);
   } finally {
@@ -32,7 +33,7 @@ export async function migrate(config: Config, log?: Logger, database?: Database)
 
 async function applyMigrations(config: Config, owner: pg.Client | null, log?: Logger): Promise<MigrateResult> {
   const applied = await runner({
-    ...(owner ? { dbClient: owner } : { databaseUrl: config.DATABASE_URL }),
+    ...(owner ? { dbClient: owner } : { databaseUrl: config.DATABASE_URL! }),
     dir: MIGRATIONS_DIR,
     migrationsTable: 'schema_migrations',
     direction: 'up',

@@ -13,7 +13,7 @@ describe('fieldops command line', () => {
   const fieldops = (args: string[]) =>
     run(process.execPath, ['--import', 'tsx', entry, ...args], {
       cwd: root,
-      env: { ...process.env, DATABASE_URL: sut.config.DATABASE_URL, DATA_DIR: sut.config.DATA_DIR, LOG_LEVEL: 'silent' },
+      env: { ...process.env, DATABASE_URL: sut.config.DATABASE_URL, REDIS_URL: sut.config.REDIS_URL, DATA_DIR: sut.config.DATA_DIR, LOG_LEVEL: 'silent' },
     });
 
   beforeAll(async () => { sut = await createTestDatabase(); });
@@ -68,7 +68,8 @@ describe('fieldops start', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', entry, 'start'], {
       cwd: root,
       env: {
-        ...process.env, DATABASE_URL: sut.config.DATABASE_URL, DATA_DIR: sut.config.DATA_DIR, LOG_LEVEL: 'info',
+        ...process.env, DATABASE_URL: sut.config.DATABASE_URL, REDIS_URL: sut.config.REDIS_URL, DATA_DIR: sut.config.DATA_DIR, LOG_LEVEL: 'info',
+        FIELDOPS_DEMO: '0',
         REDIS_PREFIX: sut.config.REDIS_PREFIX, API_PORT: '0', REALTIME_PORT: '0', MQTT_PORT: '0', HOST: '127.0.0.1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -78,6 +79,8 @@ describe('fieldops start', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     await expect.poll(() => stdout, { timeout: 30_000, interval: 100 }).toMatch(/live\s+ws:\/\//);
     for (const endpoint of ['api', 'docs', 'map', 'mqtt', 'ingest_ws', 'live']) expect(stdout).toMatch(new RegExp(`^\\s+${endpoint}\\s`, 'm'));
+    expect(stdout).toMatch(/^\s+database\s+PostgreSQL at 127\.0\.0\.1:5432\//m);
+    expect(stdout).toMatch(/^\s+bus\s+Redis at 127\.0\.0\.1:6379/m);
 
     const api = stdout.match(/^\s+api\s+(http:\/\/\S+)/m)![1]!.replace('localhost', '127.0.0.1');
     const health = await fetch(`${api}/healthz`);

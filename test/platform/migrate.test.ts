@@ -65,7 +65,7 @@ describe('fieldops migrate', () => {
   });
 
   it('lets the ingest role only insert into positions, never read them', async () => {
-    const ingest = config.serviceDatabaseUrls.ingest;
+    const ingest = config.serviceDatabaseUrls!.ingest;
     await expect(query('select * from positions limit 1', [], ingest)).rejects.toThrow(/permission denied/);
     await expect(query('select name from devices limit 1', [], ingest)).rejects.toThrow(/permission denied/);
     await expect(query('select * from users limit 1', [], ingest)).rejects.toThrow(/permission denied/);

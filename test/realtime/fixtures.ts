@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { Redis } from 'ioredis';
-import type { Config } from '../../services/shared/config.js';
+import type { ServerConfig } from '../../services/shared/config.js';
 import { sessionTokens } from '../../services/shared/jwt.js';
 import { newApiKey, sha256 } from '../../services/shared/secrets.js';
 import type { AppendRequest } from '../../services/shared/bus.js';
@@ -14,7 +14,7 @@ export class StreamWriter {
   readonly redis: Redis;
   readonly names: StreamNames;
 
-  constructor(readonly config: Config) {
+  constructor(readonly config: ServerConfig) {
     this.redis = new Redis(config.REDIS_URL);
     this.names = streamNames(config.REDIS_PREFIX, config.POSITION_SHARDS);
   }
@@ -70,7 +70,7 @@ export async function adminUserId(owner: pg.Pool, org: TestOrg): Promise<string>
 }
 
 /** A session token like `POST /v1/auth/token` issues, signed with the deployment's secret. */
-export async function sessionToken(config: Config, owner: pg.Pool, org: TestOrg, scopes = ['live.read', 'events.read'], ttlS = 3600): Promise<string> {
+export async function sessionToken(config: ServerConfig, owner: pg.Pool, org: TestOrg, scopes = ['live.read', 'events.read'], ttlS = 3600): Promise<string> {
   const userId = await adminUserId(owner, org);
   return sessionTokens(config.jwtSecret).sign({ sub: userId, tid: org.id, role: 'admin', scopes }, ttlS).token;
 }

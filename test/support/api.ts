@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { LightMyRequestResponse } from 'fastify';
 import { buildApiApp, type ApiApp, type ApiDeps } from '../../services/api/app.js';
-import type { Config } from '../../services/shared/config.js';
+import type { ServerConfig } from '../../services/shared/config.js';
 import { createServicePool, type Pool } from '../../services/shared/db.js';
 import { sessionTokens, type SessionTokens } from '../../services/shared/jwt.js';
 import { createLogger, type Logger } from '../../services/shared/log.js';
@@ -23,7 +23,7 @@ export interface TestApi {
 
 /** The API app on a test database's config: the same builder and the same service role as `fieldops start`. */
 export async function buildTestApi(
-  config: Config,
+  config: ServerConfig,
   options: { log?: Logger; poolSize?: number } & Partial<Pick<ApiDeps, 'mail' | 'files'>> = {},
 ): Promise<TestApi> {
   const pool = createServicePool(config, 'api', options.poolSize ?? 5);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { deleteKeysWithPrefix } from '../../services/shared/redis-bus.js';
-import { loadConfig, type Config } from '../../services/shared/config.js';
+import { loadConfig, requireServers, type ServerConfig } from '../../services/shared/config.js';
 import { migrate } from '../../services/shared/migrate.js';
 
 export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -12,7 +12,7 @@ export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6
 
 export interface TestDatabase {
   name: string;
-  config: Config;
+  config: ServerConfig;
   /** A client connected as the owner (migrations' user), for arranging and inspecting data. */
   owner: pg.Pool;
   drop(): Promise<void>;
@@ -27,7 +27,7 @@ export async function createTestDatabase(overrides: Record<string, string> = {})
   const name = `fieldops_t_${id}`;
   const url = new URL(TEST_PG_URL);
   url.pathname = `/${name}`;
-  const config = loadConfig({
+  const config = requireServers(loadConfig({
     DATABASE_URL: url.toString(),
     REDIS_URL: TEST_REDIS_URL,
     REDIS_PREFIX: `t${id}:`,
@@ -38,8 +38,9 @@ export async function createTestDatabase(overrides: Record<string, string> = {})
     REALTIME_PORT: '0',
     MQTT_PORT: '0',
     HOST: '127.0.0.1',
+    FIELDOPS_DEMO: '0',
     ...overrides,
-  });
+  }));
   await migrate(config);
   const owner = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
   owner.on('error', () => {});
