@@ -47,10 +47,10 @@ export async function openDatabase(config: Config, log: Logger, options: OpenOpt
 export async function openEmbeddedDatabase(dataDir: string, log: Logger, options: OpenOptions = {}): Promise<Database> {
   try {
     const embedded = await EmbeddedPostgres.start({ dataDir, log, maxConnections: 200 });
-    return new EmbeddedDatabase(embedded.socketDir, embedded, `embedded PostgreSQL ${embedded.version} (PGlite) in ${embedded.dataDir}`);
+    return new EmbeddedDatabase(embedded.socketDir, embedded, `embedded PostgreSQL ${embedded.version} (PGlite) in ${embedded.dataDir}`, log);
   } catch (err) {
     if (!(err instanceof DataDirInUseError) || !options.attach) throw err;
-    return new EmbeddedDatabase(err.holder.socketDir, null, `embedded PostgreSQL served by process ${err.holder.pid} (${resolve(dataDir)})`);
+    return new EmbeddedDatabase(err.holder.socketDir, null, `embedded PostgreSQL served by process ${err.holder.pid} (${resolve(dataDir)})`, log);
   }
 }
 
@@ -106,14 +106,23 @@ class EmbeddedDatabase implements Database {
   private readonly notices = new NoticeRelay();
   private readonly clients = new Map<string, typeof pg.Client>();
 
-  constructor(private readonly socketDir: string, private readonly server: EmbeddedPostgres | null, readonly description: string) {
+  constructor(private readonly socketDir: string, private readonly server: EmbeddedPostgres | null, readonly description: string, private readonly log: Logger) {
     // Notices of statements run in-process (not through the socket) reach PGlite's own listeners.
     server?.db.onNotification((channel, payload) => this.notices.deliver({ channel, payload, processId: 0 }, null));
   }
 
   private clientClass(role: string): typeof pg.Client {
     let Client = this.clients.get(role);
-    if (!Client) this.clients.set(role, (Client = sessionScopedClient({ role, confined: role !== EMBEDDED_USER, notices: this.notices })));
+    if (!Client) {
+      Client = sessionScopedClient({
+        role,
+        confined: role !== EMBEDDED_USER,
+        notices: this.notices,
+        onSlowStatement: (asRole, statement, waitedMs) => this.log.warn({ role: asRole, statement, waited_ms: waitedMs },
+          'embedded database: a statement is still waiting — behind a transaction of another connection that may be waiting for it'),
+      });
+      this.clients.set(role, Client);
+    }
     return Client;
   }
 

@@ -62,7 +62,15 @@ export interface SessionScope {
   /** Refuse statements that change the role (every scope but the owner's). */
   confined: boolean;
   notices: NoticeRelay;
+  /**
+   * Told when a statement has not completed after SLOW_STATEMENT_MS. Transactions are serialized, so a
+   * statement waits for any other connection's open transaction — forever when that transaction's code
+   * awaits this statement (a transaction that calls the pool again): this names it.
+   */
+  onSlowStatement?: (role: string, text: string, waitedMs: number) => void;
 }
+
+export const SLOW_STATEMENT_MS = 10_000;
 
 export class RoleChangeRefusedError extends Error {
   readonly code = '42501'; // insufficient_privilege, as a server would answer a confined login
@@ -120,11 +128,23 @@ export function sessionScopedClient(scope: SessionScope): typeof pg.Client {
       if (args[1] !== undefined) config.values = args[1] as unknown[];
       if (config.name) config.name = `${config.name}.${this.clientId}`;
 
-      const result = this.tail.then(() => this.runScoped(config));
+      const result = this.tail.then(() => this.watched(config));
       this.tail = result.catch(() => {});
       if (!callback) return result as never;
       result.then((r) => callback(null, r), (err: Error) => callback(err));
       return undefined as never;
+    }
+
+    private async watched(config: QueryConfig): Promise<unknown> {
+      if (!scope.onSlowStatement) return this.runScoped(config);
+      const startedMs = Date.now();
+      const timer = setTimeout(() => scope.onSlowStatement!(scope.role, (config.text ?? '').slice(0, 200), Date.now() - startedMs), SLOW_STATEMENT_MS);
+      timer.unref();
+      try {
+        return await this.runScoped(config);
+      } finally {
+        clearTimeout(timer);
+      }
     }
 
     private send(config: QueryConfig | string): Promise<pg.QueryResult> {
