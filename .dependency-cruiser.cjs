@@ -59,6 +59,20 @@ module.exports = {
       to: { path: `^(services/(${ROLES})/|ingest/)` },
     },
     {
+      name: 'demo-imports-shared-only',
+      severity: 'error',
+      comment: 'The demo drives the platform from outside (MQTT, REST); it builds on services/shared only.',
+      from: { path: '^services/demo/' },
+      to: { path: `^(services/(${ROLES}|jobs)/|ingest/)` },
+    },
+    {
+      name: 'only-the-platform-starts-the-demo',
+      severity: 'error',
+      comment: 'services/start.ts and services/cli.ts start the demo; no role, job or shared module knows it.',
+      from: { path: `^(services/(${ROLES}|shared|jobs)/|ingest/)` },
+      to: { path: '^services/demo/' },
+    },
+    {
       name: 'production-imports-no-test-code',
       severity: 'error',
       from: { path: '^(services|ingest)/' },

@@ -14,8 +14,8 @@ interface Named {
 export class ProvisionError extends Error {}
 
 /**
- * Provisions the demo fleet in an organization of any deployment through its REST API (DESIGN
- * section 6), for `fieldops demo --target`: the fences, and the assets and crew where the deployment
+ * Provisions the demo fleet in an organization of any deployment through its REST API (docs/design.md,
+ * "REST API"), for `fieldops demo --target`: the fences, and the assets and crew where the deployment
  * offers those resources, then the devices. Everything is named `Demo …` and found again by name on
  * the next run; devices found again get a new token (rotate-token), since tokens are shown only once.
  */

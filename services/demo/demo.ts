@@ -42,7 +42,7 @@ export interface DemoOptions {
 }
 
 /**
- * The demo of `npm start` (DESIGN section 10): on a database that holds no organization, seeds the
+ * The demo of `npm start` (docs/design.md, "The demo"): on a database that holds no organization, seeds the
  * demo organization and keeps its devices' tokens under DATA_DIR; then (on that start and every later
  * one, while the organization exists) drives its fleet over MQTT. Returns null when there is nothing
  * to drive (the database had organizations of its own).

@@ -21,7 +21,7 @@ const EARTH_RADIUS_M = 6_371_000;
 const UNKNOWN_BADGE = 'B-9999';
 
 /**
- * Drives the demo fleet over real MQTT, as devices in the field would (DESIGN section 4): each
+ * Drives the demo fleet over real MQTT, as devices in the field would (docs/design.md, "Device contract"): each
  * device connects with client id = username = its id and its token as password, trackers publish a
  * fix a second on `fieldops/{id}/gps/json` along their loop, clocks punch the crew in and out on
  * `fieldops/{id}/punch/json` — now and then from too far away (not GPS-verified) or with a badge

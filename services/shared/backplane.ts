@@ -10,7 +10,7 @@ import { RedisCoordination } from './redis-coordination.js';
 /**
  * What the roles share besides PostgreSQL: the stream bus, coordination (leases, lease-fenced state),
  * and the store of the API's rate limits and failed-login counts. Redis when REDIS_URL is set — any
- * number of processes; in-process when it is not — one process holds every role (DESIGN section 10).
+ * number of processes; in-process when it is not — one process holds every role (docs/design.md, "Two commands: embedded PostgreSQL and the in-process bus").
  * Chosen here, once; each `connect…` hands out a handle its caller closes.
  */
 export interface Backplane {

@@ -1,6 +1,6 @@
 /**
  * The stream bus between roles. One interface, so that the Redis implementation (production, tests)
- * and the in-process one (docs/design.md, "Embedded single-process start") are interchangeable.
+ * and the in-process one (docs/design.md, "Two commands: embedded PostgreSQL and the in-process bus") are interchangeable.
  */
 export interface StreamEntry {
   id: string;

@@ -31,7 +31,7 @@ const EnvSchema = Type.Object({
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   /**
    * `fieldops start` with every role seeds a demo organization on an empty database and drives its
-   * simulated fleet over MQTT (DESIGN section 10); 0 turns it off.
+   * simulated fleet over MQTT (docs/design.md, "The demo"); 0 turns it off.
    */
   FIELDOPS_DEMO: Type.String({ default: '1', pattern: '^(0|1|true|false|yes|no|on|off)$' }),
   /** Run pending migrations when `fieldops start` begins (as the DATABASE_URL owner). */

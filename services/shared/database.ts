@@ -9,7 +9,7 @@ import { NoticeRelay, sessionScopedClient } from './session-scoped-client.js';
 
 /**
  * The PostgreSQL a process talks to, chosen once (`openDatabase`): a server named by `DATABASE_URL`,
- * or the embedded one under `DATA_DIR` when it is unset (DESIGN section 10). Everything else asks
+ * or the embedded one under `DATA_DIR` when it is unset (docs/design.md, "Two commands: embedded PostgreSQL and the in-process bus"). Everything else asks
  * it for pools and clients, so that no code path needs to know which it is — except the few that
  * must (ingest's write path: `supportsCopy`).
  */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddedDataDir } from '../support/embedded.js';
+import { EMBEDDED_START_TIMEOUT_MS, embeddedDataDir } from '../support/embedded.js';
 import { liveUrl } from '../realtime/fixtures.js';
 import { LiveClient } from '../realtime/live-client.js';
 
@@ -39,7 +39,13 @@ async function start(): Promise<Started> {
   child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
   child.stderr!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await expect.poll(() => stdout, { timeout: 120_000, interval: 200 }).toMatch(/^\s+live\s+ws:\/\/\S+:(\d+)\//m);
+  try {
+    await expect.poll(() => stdout, { timeout: 180_000, interval: 200 }).toMatch(/^\s+live\s+ws:\/\/\S+:(\d+)\//m);
+  } catch (err) {
+    child.kill('SIGKILL'); // it holds the data directory: the next start must find it free
+    await exited;
+    throw err;
+  }
   return {
     child,
     output: () => stdout,
@@ -84,11 +90,11 @@ async function stop(started: Started, signal: NodeJS.Signals): Promise<{ code: n
 
 beforeAll(async () => {
   dataDir = await embeddedDataDir();
-});
+}, EMBEDDED_START_TIMEOUT_MS);
 
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('npm start on an empty embedded database', () => {
@@ -115,7 +121,7 @@ describe('npm start on an empty embedded database', () => {
     const { code, ms } = await stop(first, 'SIGINT');
     expect(code).toBe(0);
     expect(ms).toBeLessThan(10_000);
-  }, 240_000);
+  }, 300_000);
 
   it('keeps the data on the next start, seeds nothing more, and drives the same fleet; SIGTERM exits 0', async () => {
     const second = await start();
@@ -132,5 +138,5 @@ describe('npm start on an empty embedded database', () => {
     const { code, ms } = await stop(second, 'SIGTERM');
     expect(code).toBe(0);
     expect(ms).toBeLessThan(10_000);
-  }, 240_000);
+  }, 300_000);
 });

@@ -7,6 +7,7 @@ import { loadConfig } from '../../services/shared/config.js';
 import { openEmbeddedDatabase, type Database } from '../../services/shared/database.js';
 import { createLogger } from '../../services/shared/log.js';
 import { MIGRATIONS_DIR, migrate } from '../../services/shared/migrate.js';
+import { EMBEDDED_START_TIMEOUT_MS } from '../support/embedded.js';
 import { createDevice, createOrg, type TestOrg } from '../support/factories.js';
 
 /**
@@ -39,12 +40,12 @@ beforeAll(async () => {
       [tenant.id, device.id],
     );
   }
-});
+}, EMBEDDED_START_TIMEOUT_MS);
 
 afterAll(async () => {
   await Promise.all([owner, api, worker].map((p) => p?.end()));
   await database?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** One transaction as the API role with the tenant set, as a request runs. */
@@ -206,5 +207,5 @@ describe('the data directory', () => {
     worker = database.servicePool('worker', 2);
     const orgs = await asApi<{ id: string; name: string }>(tenantA.id, 'select id, name from organizations');
     expect(orgs).toEqual([{ id: tenantA.id, name: tenantA.name }]);
-  });
+  }, 120_000);
 });

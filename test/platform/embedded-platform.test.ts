@@ -4,9 +4,9 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../services/shared/config.js';
-import { createLogger } from '../../services/shared/log.js';
-import { startPlatform, type Platform } from '../../services/start.js';
-import { embeddedDataDir } from '../support/embedded.js';
+import type { Platform } from '../../services/start.js';
+import { startRoles } from '../support/platform.js';
+import { EMBEDDED_START_TIMEOUT_MS, embeddedDataDir } from '../support/embedded.js';
 import { createOrg, type TestOrg } from '../support/factories.js';
 import { liveUrl } from '../realtime/fixtures.js';
 import { LiveClient } from '../realtime/live-client.js';
@@ -28,7 +28,7 @@ const LON = 4.8440;
 const LAT = 45.7470;
 
 async function start(): Promise<{ api: string }> {
-  platform = await startPlatform(config, createLogger('silent'));
+  platform = await startRoles(config);
   const endpoints = Object.assign({}, ...platform.roles.map((r) => r.endpoints)) as Record<string, string>;
   return { api: endpoints.api! };
 }
@@ -56,17 +56,17 @@ beforeAll(async () => {
   dataDir = await embeddedDataDir();
   config = loadConfig({
     DATA_DIR: dataDir, HOST: '127.0.0.1', API_PORT: '0', REALTIME_PORT: '0', MQTT_PORT: '0',
-    JWT_SECRET: randomBytes(32).toString('hex'), LOG_LEVEL: 'silent', FIELDOPS_DEMO: '0',
+    JWT_SECRET: randomBytes(32).toString('hex'), LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', FIELDOPS_DEMO: '0',
   });
   expect(config.DATABASE_URL).toBeUndefined();
   expect(config.REDIS_URL).toBeUndefined();
-});
+}, EMBEDDED_START_TIMEOUT_MS);
 
 afterAll(async () => {
   for (const close of closers.reverse()) await close();
   await owner?.end();
   await platform?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('the embedded defaults', () => {
@@ -82,7 +82,7 @@ describe('the embedded defaults', () => {
     expect(platform.demo).toBeNull();
     const { rows } = await platform.runtime.pool('worker').query<{ n: string }>('select count(*) as n from organizations');
     expect(Number(rows[0]!.n)).toBe(0);
-  });
+  }, 120_000);
 
   it('take an MQTT fix through storage, the geofence evaluator and the live socket to REST', async () => {
     const endpoints = Object.assign({}, ...platform.roles.map((r) => r.endpoints)) as Record<string, string>;
@@ -131,7 +131,7 @@ describe('the embedded defaults', () => {
     expect(stored.body.data.map((f) => [f.lon, f.lat])).toEqual(track);
     const events = await call<{ data: { id: string; event: string }[] }>(endpoints.api!, token, 'GET', `/v1/events?device_id=${deviceId}&type=asset.geofence_breach`);
     expect(events.body.data).toEqual([expect.objectContaining({ event: 'asset.geofence_breach', data: breach.data })]);
-  });
+  }, 120_000);
 
   it('keep the data across a restart', async () => {
     for (const close of closers.splice(0).reverse()) await close();
@@ -153,5 +153,5 @@ describe('the embedded defaults', () => {
     later.send({ type: 'subscribe', channels: ['events'], since: '1-0' });
     expect(await later.next((m) => m.type === 'event' && m.event === 'asset.geofence_breach', 'the replayed breach'))
       .toMatchObject({ id: breachId, data: { device_id: deviceId } });
-  });
+  }, 120_000);
 });

@@ -8,6 +8,12 @@ import { createLogger } from '../../services/shared/log.js';
 import { MIGRATIONS_DIR, migrate } from '../../services/shared/migrate.js';
 
 /**
+ * Hooks that create an embedded database wait this long: PGlite's initdb takes 10 s on a quiet 2-core
+ * machine and several times that on a busy one.
+ */
+export const EMBEDDED_START_TIMEOUT_MS = 240_000;
+
+/**
  * A fresh DATA_DIR holding a migrated embedded database, for tests of the embedded defaults.
  * PGlite's initdb takes 10–20 s on this machine, so a migrated data directory is built once per
  * set of migrations (cached under the system's temp directory, keyed by the migrations' contents and
