@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- fanout [--sockets=100,1000,5000] [--seconds=5] [--deliveries=1200000] [--receivers=2] [--sample=4] [--bbox]`
+ * `npm run bench -- fanout [--sockets=100,1000,5000] [--seconds=5] [--deliveries=1200000] [--receivers=2] [--sample=4] [--bbox] [--embedded]`
  *
  * N dispatcher sockets of one tenant subscribed to positions on the realtime role (its own process,
  * as `fieldops start --role realtime`), positions XADDed to the `positions:{n}` shards at a fixed
@@ -8,23 +8,23 @@
  * Then, in the same run, a bare uWebSockets.js app publishing the same messages as fast as the same
  * sockets take them: the ceiling the role is compared against. `--bbox` subscribes with a bounding box
  * that holds every position, to measure the per-socket filtering path instead of the tenant topic.
- * Needs Redis (REDIS_URL); no database.
+ * Needs Redis (REDIS_URL); no database. `--embedded` runs the role on the embedded defaults instead
+ * (in-process bus, embedded PostgreSQL): the positions are then published inside the role's process.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import { deleteKeysWithPrefix } from '../services/shared/redis-bus.js';
+import { deleteKeysWithPrefix, RedisStreamBus } from '../services/shared/redis-bus.js';
 import { loadConfig } from '../services/shared/config.js';
 import { sessionTokens } from '../services/shared/jwt.js';
-import { encodePosition, PAYLOAD_FIELD, recordEntries, shardKey, streamNames, type PositionRecord, type StreamNames } from '../services/shared/contracts/stream-codec.js';
+import { PositionPublisher } from './lib/position-publisher.js';
+import { streamNames } from '../services/shared/contracts/stream-codec.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ASSETS = 1000;
-const TICK_MS = 5;
 
 interface Mark {
   frames: number;
@@ -75,55 +75,6 @@ function percentile(sorted: number[], p: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** XADDs positions at a fixed rate, one entry per shard per tick, as the ingest batcher does. */
-class PositionPublisher {
-  private timer: NodeJS.Timeout | null = null;
-  private readonly assets: { assetId: string; deviceId: string; shard: string }[];
-  private next = 0;
-  published = 0;
-
-  constructor(private readonly redis: Redis, names: StreamNames, private readonly tenantId: string) {
-    this.assets = Array.from({ length: ASSETS }, () => {
-      const assetId = randomUUID();
-      const deviceId = randomUUID();
-      return { assetId, deviceId, shard: names.positionShard(names.shardOf(shardKey(assetId, deviceId))) };
-    });
-  }
-
-  start(perSecond: number): void {
-    const startedMs = Date.now();
-    this.published = 0;
-    this.timer = setInterval(() => {
-      const due = Math.floor(((Date.now() - startedMs) / 1000) * perSecond) - this.published;
-      if (due <= 0) return;
-      const byShard = new Map<string, PositionRecord[]>();
-      const tsMs = Date.now();
-      for (let i = 0; i < due; i++) {
-        const asset = this.assets[this.next++ % ASSETS]!;
-        const record: PositionRecord = {
-          id: String(this.next), tenant_id: this.tenantId, device_id: asset.deviceId, asset_id: asset.assetId, ts_ms: tsMs,
-          lat: 46.9 + (this.next % 1000) / 10_000, lon: 7.4 + (this.next % 997) / 10_000, speed_mps: 12.5, heading_deg: 270,
-          accuracy_m: 4, altitude_m: null, battery_pct: null, seq: this.next,
-        };
-        const batch = byShard.get(asset.shard) ?? [];
-        batch.push(record);
-        byShard.set(asset.shard, batch);
-      }
-      const pipeline = this.redis.pipeline();
-      for (const [stream, batch] of byShard) {
-        for (const entry of recordEntries(stream, batch.map(encodePosition))) pipeline.xadd(entry.stream, 'MAXLEN', '~', 20_000, '*', PAYLOAD_FIELD, entry.fields[PAYLOAD_FIELD]!);
-      }
-      void pipeline.exec();
-      this.published += due;
-    }, TICK_MS);
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
-}
-
 export default async function fanout(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -134,6 +85,9 @@ export default async function fanout(argv: string[]): Promise<void> {
       receivers: { type: 'string', default: '2' },
       sample: { type: 'string', default: '4' },
       bbox: { type: 'boolean', default: false },
+      // The role on the embedded defaults: no REDIS_URL (in-process bus, positions published inside the
+      // role's process), no DATABASE_URL (the embedded PostgreSQL in a fresh DATA_DIR).
+      embedded: { type: 'boolean', default: false },
     },
   });
   const socketCounts = values.sockets.split(',').map(Number);
@@ -149,17 +103,24 @@ export default async function fanout(argv: string[]): Promise<void> {
   const tenantId = randomUUID();
   const token = sessionTokens(jwtSecret).sign({ sub: randomUUID(), tid: tenantId, role: 'dispatcher', scopes: ['live.read'] }, 3600).token;
   const names = streamNames(prefix, base.POSITION_SHARDS);
-  const redis = new Redis(redisUrl);
+  const embeddedDir = values.embedded ? mkdtempSync(join(tmpdir(), 'fieldops-bench-fanout-')) : null;
 
   const role = child('lib/fanout-role.ts', {
-    ...process.env, REDIS_URL: redisUrl, DATABASE_URL: base.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops',
-    REDIS_PREFIX: prefix, JWT_SECRET: jwtSecret, HOST: '127.0.0.1', REALTIME_PORT: '0',
-    MIGRATE_ON_START: 'false', LOG_LEVEL: 'warn',
+    ...process.env, REDIS_PREFIX: prefix, JWT_SECRET: jwtSecret, HOST: '127.0.0.1', REALTIME_PORT: '0', LOG_LEVEL: 'warn',
+    ...(embeddedDir
+      // Empty means unset (config.ts): the embedded database and the in-process bus.
+      ? { DATABASE_URL: '', REDIS_URL: '', DATA_DIR: embeddedDir, FIELDOPS_DEMO: '0' }
+      : { REDIS_URL: redisUrl, DATABASE_URL: base.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops', MIGRATE_ON_START: 'false' }),
   });
   const rolePort = await reply<number>(role, 'port');
   const receivers = Array.from({ length: receiverCount }, () => child('lib/fanout-receivers.ts'));
   await Promise.all(receivers.map((r) => reply(r, 'ready')));
-  const publisher = new PositionPublisher(redis, names, tenantId);
+  const bus = embeddedDir ? null : new RedisStreamBus(redisUrl, prefix);
+  const local = bus ? new PositionPublisher(bus, names, tenantId) : null;
+  const publisher = {
+    start: (perSecond: number) => (local ? Promise.resolve(local.start(perSecond)) : ask(role, { cmd: 'publish', tenantId, perSecond }, 'publishing')),
+    stop: () => (local ? Promise.resolve(local.stop()) : ask(role, { cmd: 'unpublish' }, 'unpublished')),
+  };
   const roleIdleRssMb = rssMb(role.pid!);
 
   async function connectAll(port: number, path: string, subscribe: string, total: number): Promise<void> {
@@ -188,11 +149,11 @@ export default async function fanout(argv: string[]): Promise<void> {
       const subscribe = { type: 'subscribe', channels: ['positions'], ...(values.bbox ? { bbox: [7, 46, 8, 47] } : {}) };
       await connectAll(rolePort, `/v1/live?token=${token}`, JSON.stringify(subscribe), sockets);
       await sleep(500);
-      publisher.start(ratePerS);
+      await publisher.start(ratePerS);
       await sleep(1000);
       const live = await measure();
       const roleRssMb = rssMb(role.pid!);
-      publisher.stop();
+      await publisher.stop();
       await sleep(300);
       await Promise.all(receivers.map((r) => ask(r, { cmd: 'close' }, 'closed')));
 
@@ -225,14 +186,18 @@ export default async function fanout(argv: string[]): Promise<void> {
       console.log(JSON.stringify(row));
     }
   } finally {
-    publisher.stop();
+    local?.stop();
     role.send({ cmd: 'stop' });
     for (const r of receivers) r.kill();
-    await deleteKeysWithPrefix(redisUrl, prefix);
-    await redis.quit();
+    await new Promise<void>((resolve) => (role.exitCode !== null ? resolve() : role.once('exit', () => resolve())));
+    if (bus) {
+      await deleteKeysWithPrefix(redisUrl, prefix);
+      await bus.close();
+    }
+    if (embeddedDir) rmSync(embeddedDir, { recursive: true, force: true });
   }
 
-  console.log(`\nfanout: ${seconds} s per stage, target ${targetDeliveries.toLocaleString()} deliveries/s, role idle RSS ${roleIdleRssMb} MB`);
+  console.log(`\nfanout${embeddedDir ? ' (embedded defaults: in-process bus)' : ''}: ${seconds} s per stage, target ${targetDeliveries.toLocaleString()} deliveries/s, role idle RSS ${roleIdleRssMb} MB`);
   console.table(rows.map((r) => ({
     sockets: r.sockets, 'positions/s': r.offered_positions_per_s, 'deliveries/s': r.deliveries_per_s, 'p50 ms': r.p50_ms, 'p99 ms': r.p99_ms,
     'role RSS MB': r.role_rss_mb, 'bare deliveries/s': r.bare_deliveries_per_s, 'vs bare': r.vs_bare,
@@ -240,6 +205,6 @@ export default async function fanout(argv: string[]): Promise<void> {
   const resultsDir = join(here, 'results');
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `fanout-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ scenario: 'fanout', seconds, targetDeliveries, bbox: values.bbox, roleIdleRssMb, rows }, null, 2));
+  writeFileSync(file, JSON.stringify({ scenario: 'fanout', embedded: values.embedded, seconds, targetDeliveries, bbox: values.bbox, roleIdleRssMb, rows }, null, 2));
   console.log(`results: ${file}`);
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- ingest [--devices 1000] [--window 4] [--seconds 8] [--generators 2] [--processes N] [--copy-format text|binary] [--phases mosquitto,aedes,single,batch,copy]`
+ * `npm run bench -- ingest [--embedded] [--devices 1000] [--window 4] [--seconds 8] [--generators 2] [--processes N] [--copy-format text|binary] [--phases mosquitto,aedes,single,batch,copy]`
  *
  * 1,000 simulated devices publish GPS fixes over MQTT QoS 1 from lean generator processes (raw sockets,
  * pre-built packets) to the ingest role running in its own process; every PUBACK means a committed row.
@@ -7,10 +7,11 @@
  * in the same run the baselines: the same load against the local Mosquitto (127.0.0.1:1883, stores nothing)
  * and a raw `COPY` of rows of the same shape into the same indexed table; also a bare aedes (acknowledges at once,
  * stores nothing), the ceiling of any aedes-based ingest here. Results go to bench/results/.
+ * `--embedded` runs the ingest role on the embedded defaults (PGlite, in-process bus) instead: single and batch phases only.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -18,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { openEmbeddedDatabase } from '../services/shared/database.js';
+import { createLogger } from '../services/shared/log.js';
 import { createBenchDatabase, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
 import { Histogram } from './lib/histogram.js';
 import { positionsCopyBinary } from '../services/ingest/copy-binary.js';
@@ -69,11 +72,20 @@ export default async function ingestBench(argv: string[]): Promise<void> {
       // One ingest process per core (INGEST_PROCESSES): the deployment this 2-core machine calls for.
       processes: { type: 'string', default: String(Math.min(2, cpus().length)) },
       mosquitto: { type: 'string', default: '127.0.0.1:1883' },
+      // The ingest role on the embedded defaults (no DATABASE_URL, no REDIS_URL): single and batch phases only.
+      embedded: { type: 'boolean', default: false },
     },
   });
   const deviceCount = Number(values.devices);
   const phases = values.phases!.split(',');
   const load = { window: Number(values.window), durationMs: Number(values.seconds) * 1000, warmupMs: Number(values.warmup) * 1000, generators: Number(values.generators) };
+  if (values.embedded) {
+    await embeddedIngestBench(deviceCount, load, {
+      ...(values['batch-ms'] ? { INGEST_BATCH_MAX_MS: values['batch-ms'] } : {}),
+      ...(values['batch-rows'] ? { INGEST_BATCH_MAX_ROWS: values['batch-rows'] } : {}),
+    });
+    return;
+  }
 
   const bench = await createBenchDatabase({
     MQTT_PORT: '0',
@@ -130,6 +142,52 @@ export default async function ingestBench(argv: string[]): Promise<void> {
     await bench.close();
   }
   report(results, copyRowsPerS, { devices: deviceCount, processes: Number(values.processes), ...load });
+}
+
+/**
+ * The ingest role on the embedded defaults, in its own process: PGlite behind its socket, the in-process bus.
+ * The server creates and migrates the database; the bench then attaches to its socket (as `fieldops tenant`
+ * does) to seed the devices and to count what was stored. Baselines (Mosquitto, COPY) belong to the server path.
+ */
+async function embeddedIngestBench(deviceCount: number, load: { window: number; durationMs: number; warmupMs: number; generators: number },
+  overrides: Record<string, string>): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'fieldops-bench-embedded-'));
+  // Empty means unset (config.ts): the embedded database and the in-process bus, whatever the shell exports.
+  const env = {
+    DATABASE_URL: '', REDIS_URL: '', DATA_DIR: dataDir, HOST: '127.0.0.1', LOG_LEVEL: 'error', MQTT_PORT: '0', REALTIME_PORT: '0',
+    FIELDOPS_DEMO: '0', STREAM_MAXLEN: '1000', INGEST_PROCESSES: '1', ...overrides,
+  };
+  console.log(`ingest bench (embedded defaults): ${deviceCount} devices, window ${load.window}/connection, ${load.generators} generator processes, `
+    + `${load.durationMs / 1000}s per phase (${cpus().length} cores)`);
+  const results: PhaseResult[] = [];
+  const { child, ready } = await startBenchServer<ServerReady>('lib/ingest-server.ts', env);
+  const database = await openEmbeddedDatabase(dataDir, createLogger('error'), { attach: true });
+  const owner = database.ownerPool(2);
+  try {
+    const { devices } = await seedBenchTenant(owner, deviceCount);
+    let phaseIndex = 0;
+    for (const fixes of [1, 20]) {
+      const tsBase = Date.now() - 20 * 3600_000 + phaseIndex++ * 3600_000;
+      const before = await commitStats(ready.realtimePort!);
+      const result = await runPhase(`embedded ${fixes === 1 ? 'single-fix' : '20-fix batches'}`, 'fieldops ingest (embedded)', '127.0.0.1', ready.mqttPort, devices, fixes, tsBase, load, child.pid);
+      result.storedFixes = await countStored(owner, tsBase, tsBase + 3600_000);
+      const after = await commitStats(ready.realtimePort!);
+      const count = after.count - before.count;
+      result.commits = {
+        count,
+        meanMs: round2(((after.sum - before.sum) / Math.max(1, count)) * 1000),
+        meanRows: Math.round((after.rows - before.rows) / Math.max(1, count)),
+        backpressurePauses: after.pauses - before.pauses,
+      };
+      results.push(result);
+    }
+  } finally {
+    await owner.end();
+    await database.close();
+    await stopBenchServer(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  report(results, null, { devices: deviceCount, processes: 1, embedded: 1, ...load });
 }
 
 async function runPhase(name: string, target: string, host: string, port: number, devices: LoadDevice[], fixesPerMessage: number,

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import type { StreamBus } from '../../services/shared/bus.js';
+import { encodePosition, recordEntries, shardKey, type PositionRecord, type StreamNames } from '../../services/shared/contracts/stream-codec.js';
+
+const ASSETS = 1000;
+const TICK_MS = 5;
+
+/**
+ * Appends positions to the `positions:{n}` shards at a fixed rate, one entry per shard per tick, as
+ * the ingest publisher does — on any StreamBus: Redis from the bench process, or the in-process bus
+ * inside the role's own process (`fanout --embedded`).
+ */
+export class PositionPublisher {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly assets: { assetId: string; deviceId: string; shard: string }[];
+  private next = 0;
+  published = 0;
+
+  constructor(private readonly bus: StreamBus, names: StreamNames, private readonly tenantId: string) {
+    this.assets = Array.from({ length: ASSETS }, () => {
+      const assetId = randomUUID();
+      const deviceId = randomUUID();
+      return { assetId, deviceId, shard: names.positionShard(names.shardOf(shardKey(assetId, deviceId))) };
+    });
+  }
+
+  start(perSecond: number): void {
+    const startedMs = Date.now();
+    this.published = 0;
+    this.timer = setInterval(() => {
+      const due = Math.floor(((Date.now() - startedMs) / 1000) * perSecond) - this.published;
+      if (due <= 0) return;
+      const byShard = new Map<string, PositionRecord[]>();
+      const tsMs = Date.now();
+      for (let i = 0; i < due; i++) {
+        const asset = this.assets[this.next++ % ASSETS]!;
+        const record: PositionRecord = {
+          id: String(this.next), tenant_id: this.tenantId, device_id: asset.deviceId, asset_id: asset.assetId, ts_ms: tsMs,
+          lat: 46.9 + (this.next % 1000) / 10_000, lon: 7.4 + (this.next % 997) / 10_000, speed_mps: 12.5, heading_deg: 270,
+          accuracy_m: 4, altitude_m: null, battery_pct: null, seq: this.next,
+        };
+        const batch = byShard.get(asset.shard) ?? [];
+        batch.push(record);
+        byShard.set(asset.shard, batch);
+      }
+      const entries = [...byShard].flatMap(([stream, batch]) => recordEntries(stream, batch.map(encodePosition)));
+      void this.bus.append(entries, 20_000).catch(() => {});
+      this.published += due;
+    }, TICK_MS);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
