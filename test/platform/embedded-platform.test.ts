@@ -42,6 +42,16 @@ async function call<T>(api: string, token: string, method: string, path: string,
   return { status: response.status, body: (await response.json()) as T };
 }
 
+/** Fails with what was awaited, rather than letting the test time out silently. */
+async function within<T>(what: string, work: Promise<T>, ms = 45_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function signIn(api: string): Promise<string> {
   const response = await fetch(`${api}/v1/auth/token`, {
     method: 'POST',
@@ -112,12 +122,12 @@ describe('the embedded defaults', () => {
     const track = [[LON + 0.01, LAT], [LON, LAT], [LON + 0.0002, LAT], [LON + 0.0004, LAT]];
     for (const [i, [lon, lat]] of track.entries()) {
       // QoS 1: the PUBACK comes once the fix is committed.
-      await gps.publishAsync(`fieldops/${deviceId}/gps/json`, JSON.stringify({ ts_ms: t0 + i * 1000, lat, lon, speed_mps: 8, accuracy_m: 3 }), { qos: 1 });
+      await within(`PUBACK of fix ${i}`, gps.publishAsync(`fieldops/${deviceId}/gps/json`, JSON.stringify({ ts_ms: t0 + i * 1000, lat, lon, speed_mps: 8, accuracy_m: 3 }), { qos: 1 }));
     }
 
-    const position = await dispatcher.next((m) => m.type === 'position' && m.ts === new Date(t0 + 3000).toISOString(), 'the last position');
+    const position = await within('last position on the live socket', dispatcher.next((m) => m.type === 'position' && m.ts === new Date(t0 + 3000).toISOString(), 'the last position'));
     expect(position).toMatchObject({ device_id: deviceId, asset_id: null, lat: LAT, lon: LON + 0.0004, speed_mps: 8 });
-    const breach = await dispatcher.next((m) => m.type === 'event' && m.event === 'asset.geofence_breach', 'the breach');
+    const breach = await within('breach event on the live socket', dispatcher.next((m) => m.type === 'event' && m.event === 'asset.geofence_breach', 'the breach'));
     expect(breach).toMatchObject({
       tenant_id: org.id,
       occurred_at: new Date(t0 + 2000).toISOString(),
@@ -131,6 +141,16 @@ describe('the embedded defaults', () => {
     expect(stored.body.data.map((f) => [f.lon, f.lat])).toEqual(track);
     const events = await call<{ data: { id: string; event: string }[] }>(endpoints.api!, token, 'GET', `/v1/events?device_id=${deviceId}&type=asset.geofence_breach`);
     expect(events.body.data).toEqual([expect.objectContaining({ event: 'asset.geofence_breach', data: breach.data })]);
+
+    // A fence change reaches the running evaluator through the change notice (LISTEN/NOTIFY, relayed
+    // between the connections of the one embedded session): the exit carries the new name.
+    expect((await call(endpoints.api!, token, 'PATCH', `/v1/geofences/${fence.body.data.id}`, { name: 'Rail yard (closed)' })).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const [i, lon] of [LON + 0.01, LON + 0.011].entries()) {
+      await within(`PUBACK of exit fix ${i}`, gps.publishAsync(`fieldops/${deviceId}/gps/json`, JSON.stringify({ ts_ms: t0 + 5000 + i * 1000, lat: LAT, lon, accuracy_m: 3 }), { qos: 1 }));
+    }
+    const exit = await within('exit event on the live socket', dispatcher.next((m) => m.type === 'event' && m.event === 'asset.geofence_exited', 'the exit'));
+    expect(exit).toMatchObject({ data: { device_id: deviceId, geofence_name: 'Rail yard (closed)' } });
   }, 120_000);
 
   it('keep the data across a restart', async () => {
@@ -143,7 +163,7 @@ describe('the embedded defaults', () => {
     const token = await signIn(api);
     const device = await call<{ data: { id: string; last_position: { lon: number } | null } }>(api, token, 'GET', `/v1/devices/${deviceId}`);
     expect(device.status).toBe(200);
-    expect(device.body.data.last_position).toMatchObject({ lon: LON + 0.0004, lat: LAT });
+    expect(device.body.data.last_position).toMatchObject({ lon: LON + 0.011, lat: LAT });
     const events = await call<{ data: { event: string }[] }>(api, token, 'GET', `/v1/events?device_id=${deviceId}`);
     expect(events.body.data.map((e) => e.event)).toContain('asset.geofence_breach');
     // The in-process streams began empty with this process: a dispatcher resuming from before the
