@@ -133,7 +133,8 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Env> = {}): Config {
   let parsed: Env;
   try {
-    parsed = envSchema<Env>({ schema: EnvSchema, data: { ...pickDefined(env), ...overrides }, dotenv: false });
+    // `env: false`: only the variables given here (process.env by default), where an empty value means unset.
+    parsed = envSchema<Env>({ schema: EnvSchema, data: { ...pickDefined(env), ...overrides }, dotenv: false, env: false });
   } catch (err) {
     const message = (err as Error).message.replace(/env\//g, '');
     throw new ConfigError(`invalid configuration: ${message}`);
