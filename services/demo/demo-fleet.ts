@@ -8,6 +8,7 @@ export type LonLat = [lon: number, lat: number];
 export interface DemoSite {
   key: string;
   name: string;
+  address: string;
   center: LonLat;
   radiusM: number;
 }
@@ -39,10 +40,13 @@ const box = ([lon, lat]: LonLat, halfLon: number, halfLat: number): LonLat[] => 
   [lon - halfLon, lat - halfLat], [lon + halfLon, lat - halfLat], [lon + halfLon, lat + halfLat], [lon - halfLon, lat + halfLat], [lon - halfLon, lat - halfLat],
 ];
 
+/** The customer the demo's sites and vehicles work for. */
+export const DEMO_CLIENT = { name: 'Lyon Metro Works', email: 'works@lyon-metro.example' };
+
 export const DEMO_SITES: DemoSite[] = [
-  { key: 'depot', name: 'Gerland depot', center: [4.8330, 45.7300], radiusM: 150 },
-  { key: 'part-dieu', name: 'Part-Dieu tower works', center: [4.8590, 45.7606], radiusM: 120 },
-  { key: 'vaise', name: 'Vaise substation retrofit', center: [4.8045, 45.7745], radiusM: 120 },
+  { key: 'depot', name: 'Gerland depot', address: 'Avenue Tony Garnier, 69007 Lyon', center: [4.8330, 45.7300], radiusM: 150 },
+  { key: 'part-dieu', name: 'Part-Dieu tower works', address: 'Rue de Bonnel, 69003 Lyon', center: [4.8590, 45.7606], radiusM: 120 },
+  { key: 'vaise', name: 'Vaise substation retrofit', address: 'Quai Arloing, 69009 Lyon', center: [4.8045, 45.7745], radiusM: 120 },
 ];
 
 export const DEMO_ZONES: DemoZone[] = [
@@ -72,6 +76,16 @@ export const DEMO_EMPLOYEES: DemoEmployee[] = [
   { name: 'Inès Moreau', role: 'Technician', badgeCode: 'B-1007' },
   { name: 'Paul Girard', role: 'Apprentice', badgeCode: 'B-1008' },
 ];
+
+/** A certification or two per trade, one of them expiring within weeks (for `certification_expires_before`). */
+export function certificationsOf(employee: DemoEmployee): { name: string; issuer: string; expires_on: string }[] {
+  const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+  const index = DEMO_EMPLOYEES.indexOf(employee);
+  const certifications = [{ name: 'Working at height', issuer: 'INRS', expires_on: inDays(index === 0 ? 21 : 300 + index * 30) }];
+  if (employee.role === 'Electrician') certifications.push({ name: 'Electrical clearance B2V', issuer: 'UTE', expires_on: inDays(45) });
+  if (employee.role === 'Crane operator') certifications.push({ name: 'CACES R483', issuer: 'CACES', expires_on: inDays(500) });
+  return certifications;
+}
 
 /** Attendance clocks stand at these sites. */
 export const DEMO_CLOCK_SITES = ['depot', 'part-dieu', 'vaise'];

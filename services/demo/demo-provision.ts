@@ -1,4 +1,4 @@
-import { DEMO_CLOCK_SITES, DEMO_EMPLOYEES, DEMO_SITES, DEMO_VEHICLES, DEMO_ZONES } from './demo-fleet.js';
+import { certificationsOf, DEMO_CLIENT, DEMO_CLOCK_SITES, DEMO_EMPLOYEES, DEMO_SITES, DEMO_VEHICLES, DEMO_ZONES } from './demo-fleet.js';
 import type { SimulatedDevice } from './fleet-simulator.js';
 
 /** How the simulator signs in to a deployment's API: an API key, or a user's login. */
@@ -15,8 +15,8 @@ export class ProvisionError extends Error {}
 
 /**
  * Provisions the demo fleet in an organization of any deployment through its REST API (docs/design.md,
- * "REST API"), for `fieldops demo --target`: the fences, and the assets and crew where the deployment
- * offers those resources, then the devices. Everything is named `Demo …` and found again by name on
+ * "REST API"), for `fieldops demo --target`: the fences, the client, sites, crew and assets where the
+ * deployment offers those resources, then the devices. Everything is named `Demo …` and found again by name on
  * the next run; devices found again get a new token (rotate-token), since tokens are shown only once.
  */
 export async function provisionOverApi(apiUrl: string, credentials: ApiCredentials): Promise<SimulatedDevice[]> {
@@ -33,26 +33,39 @@ export async function provisionOverApi(apiUrl: string, credentials: ApiCredentia
     await api.findOrCreate(fences, `Demo ${zone.name}`, '/v1/geofences', { kind: 'restricted', geometry: { type: 'Polygon', coordinates: [zone.ring] } });
   }
 
-  // Assets and employees are resources of newer deployments; without them fixes are keyed by device and
-  // punches come out as unknown employees — still stored, evaluated and evented.
-  const assets = await api.listAll('/v1/assets').catch(() => null);
-  if (assets) {
-    const employees = await api.listAll('/v1/employees').catch(() => null);
-    for (const employee of employees ? DEMO_EMPLOYEES : []) {
-      await api.findOrCreate(employees!, `Demo ${employee.name}`, '/v1/employees', { role: employee.role, badge_code: employee.badgeCode });
-    }
+  // Clients, sites, employees and assets are resources of newer deployments; without them fixes are keyed
+  // by device, clocks stand at the site fences, and punches come out as unknown employees — still stored,
+  // evaluated and evented.
+  const clients = await api.listAll('/v1/clients').catch(() => null);
+  const clientId = clients ? await api.findOrCreate(clients, `Demo ${DEMO_CLIENT.name}`, '/v1/clients', { email: DEMO_CLIENT.email }) : null;
+  const sites = await api.listAll('/v1/sites').catch(() => null);
+  const clockSite = new Map(siteFence);
+  for (const site of sites ? DEMO_SITES : []) {
+    clockSite.set(site.key, await api.findOrCreate(sites!, `Demo ${site.name}`, '/v1/sites', {
+      address: site.address, location: { lat: site.center[1], lon: site.center[0] }, geofence_id: siteFence.get(site.key),
+      ...(clientId ? { client_id: clientId } : {}),
+    }));
+  }
+  const employees = await api.listAll('/v1/employees').catch(() => null);
+  for (const employee of employees ? DEMO_EMPLOYEES : []) {
+    await api.findOrCreate(employees!, `Demo ${employee.name}`, '/v1/employees', {
+      role: employee.role, badge_code: employee.badgeCode, certifications: certificationsOf(employee),
+    });
   }
 
+  const assets = await api.listAll('/v1/assets').catch(() => null);
   const devices = await api.listAll('/v1/devices');
   const provisioned: SimulatedDevice[] = [];
   for (const vehicle of DEMO_VEHICLES) {
-    const assetId = assets ? await api.findOrCreate(assets, `Demo ${vehicle.name}`, '/v1/assets', { make: vehicle.make, model: vehicle.model }) : null;
+    const assetId = assets
+      ? await api.findOrCreate(assets, `Demo ${vehicle.name}`, '/v1/assets', { make: vehicle.make, model: vehicle.model, ...(clientId ? { client_id: clientId } : {}) })
+      : null;
     const { id, token } = await api.deviceWithToken(devices, `Demo ${vehicle.name} tracker`, { kind: 'tracker', ...(assetId ? { asset_id: assetId } : {}) });
     provisioned.push({ kind: 'tracker', id, token, vehicle: vehicle.name });
   }
   for (const key of DEMO_CLOCK_SITES) {
     const site = DEMO_SITES.find((s) => s.key === key)!;
-    const { id, token } = await api.deviceWithToken(devices, `Demo ${site.name} clock`, { kind: 'attendance', site_id: siteFence.get(key) });
+    const { id, token } = await api.deviceWithToken(devices, `Demo ${site.name} clock`, { kind: 'attendance', site_id: clockSite.get(key) });
     provisioned.push({ kind: 'attendance', id, token, site: key });
   }
   return provisioned;

@@ -3,7 +3,7 @@ import type { Queryable } from '../shared/db.js';
 import { inTransaction } from '../shared/db.js';
 import { randomSecret, sha256 } from '../shared/secrets.js';
 import { insertTenant, prepareTenant } from '../shared/tenants.js';
-import { DEMO_CLOCK_SITES, DEMO_EMPLOYEES, DEMO_SITES, DEMO_VEHICLES, DEMO_ZONES } from './demo-fleet.js';
+import { certificationsOf, DEMO_CLIENT, DEMO_CLOCK_SITES, DEMO_EMPLOYEES, DEMO_SITES, DEMO_VEHICLES, DEMO_ZONES } from './demo-fleet.js';
 import type { SimulatedDevice } from './fleet-simulator.js';
 
 export const DEMO_ADMIN_EMAIL = 'demo@fieldops.example';
@@ -27,8 +27,9 @@ function generatePassword(): string {
 
 /**
  * Creates the demo organization in one transaction, as the owner with the tenant set (so forced RLS
- * holds): its admin, the sites (circular `site` fences) and restricted zones, the crew with badge
- * codes, one asset per vehicle, a tracker on each and an attendance clock at each site. Device tokens
+ * holds): its admin, a client, its sites (each owning a circular `site` fence) and restricted zones,
+ * the crew with badge codes and certifications, one asset per vehicle, a tracker on each and an
+ * attendance clock at each site. Device tokens
  * are generated here (stored hashed, like any device's) and handed to the simulator.
  */
 export async function seedDemo(owner: Queryable): Promise<DemoSeed> {
@@ -38,20 +39,27 @@ export async function seedDemo(owner: Queryable): Promise<DemoSeed> {
   });
   const devices = await inTransaction(owner, async () => {
     await insertTenant(owner, tenant);
-    const siteFence = new Map<string, string>();
+    const { rows: [client] } = await owner.query<{ id: string }>(
+      "insert into clients (tenant_id, name, email) values (app_tenant(), $1, $2) returning id", [DEMO_CLIENT.name, DEMO_CLIENT.email]);
+    const siteIds = new Map<string, string>();
     for (const site of DEMO_SITES) {
-      siteFence.set(site.key, await insertFence(owner, site.name, 'site', { type: 'Point', coordinates: site.center }, site.radiusM));
+      const fenceId = await insertFence(owner, site.name, 'site', { type: 'Point', coordinates: site.center }, site.radiusM);
+      const { rows: [row] } = await owner.query<{ id: string }>(
+        `insert into sites (tenant_id, name, client_id, address, lat, lon, geofence_id)
+         values (app_tenant(), $1, $2, $3, $4, $5, $6) returning id`,
+        [site.name, client!.id, site.address, site.center[1], site.center[0], fenceId]);
+      siteIds.set(site.key, row!.id);
     }
     for (const zone of DEMO_ZONES) await insertFence(owner, zone.name, 'restricted', { type: 'Polygon', coordinates: [zone.ring] }, null);
     for (const employee of DEMO_EMPLOYEES) {
-      await owner.query('insert into employees (tenant_id, name, role, badge_code) values (app_tenant(), $1, $2, $3)',
-        [employee.name, employee.role, employee.badgeCode]);
+      await owner.query('insert into employees (tenant_id, name, role, badge_code, certifications) values (app_tenant(), $1, $2, $3, $4)',
+        [employee.name, employee.role, employee.badgeCode, JSON.stringify(certificationsOf(employee))]);
     }
     const seeded: SimulatedDevice[] = [];
     for (const vehicle of DEMO_VEHICLES) {
       const { rows: [asset] } = await owner.query<{ id: string }>(
-        'insert into assets (tenant_id, name, make, model) values (app_tenant(), $1, $2, $3) returning id',
-        [vehicle.name, vehicle.make, vehicle.model]);
+        'insert into assets (tenant_id, name, make, model, client_id) values (app_tenant(), $1, $2, $3, $4) returning id',
+        [vehicle.name, vehicle.make, vehicle.model, client!.id]);
       const token = randomSecret(32);
       const id = await insertDevice(owner, `${vehicle.name} tracker`, 'tracker', token, asset!.id, null);
       seeded.push({ kind: 'tracker', id, token, vehicle: vehicle.name });
@@ -59,7 +67,7 @@ export async function seedDemo(owner: Queryable): Promise<DemoSeed> {
     for (const key of DEMO_CLOCK_SITES) {
       const token = randomSecret(32);
       const site = DEMO_SITES.find((s) => s.key === key)!;
-      const id = await insertDevice(owner, `${site.name} clock`, 'attendance', token, null, siteFence.get(key)!);
+      const id = await insertDevice(owner, `${site.name} clock`, 'attendance', token, null, siteIds.get(key)!);
       seeded.push({ kind: 'attendance', id, token, site: key });
     }
     return seeded;
