@@ -92,7 +92,7 @@ export class EmbeddedPostgres {
       const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
       const pgdata = join(root, 'postgres');
       const fresh = !existsSync(join(pgdata, 'PG_VERSION'));
-      if (fresh) log.info({ dir: pgdata }, 'creating the embedded database (first start: a few seconds)');
+      if (fresh) log.info({ dir: pgdata }, 'creating the embedded database (first start only: from a few seconds to a minute)');
       db = await PGlite.create({ dataDir: pgdata, username: EMBEDDED_USER, database: EMBEDDED_DATABASE });
       const version = (await db.query<{ server_version: string }>('show server_version')).rows[0]!.server_version;
       const socketPath = join(socketDir, SOCKET_FILE);

@@ -236,7 +236,7 @@ export class InProcessStreams {
     stream.dropBefore(stream.indexAfter(keepFrom, false));
   }
 
-  /** Resolves when one of `streams` gets an entry, after `blockMs`, or when `signal` fires. */
+  /** Resolves when one of `streams` gets an entry, after `blockMs`, or when a handle calls the wake-ups in `cancel`. */
   waitForEntries(streams: ReadonlySet<string>, blockMs: number, cancel: Set<() => void>): Promise<void> {
     return new Promise((resolve) => {
       const waiter: Waiter = { streams, wake: () => done() };
