@@ -119,7 +119,11 @@ describe('end to end', () => {
     expect(stamped.slice(firstLinked).every((f) => f.asset_id === assetId)).toBe(true);
     expect(stamped[0]!.asset_id).toBeNull();
 
-    const read = await call('GET', `/v1/assets/${assetId}`);
+    // The device's last position is written just after the fixes commit, so the asset shows it moments later.
+    const read = await waitFor(async () => {
+      const res = await call<{ data: { last_position: unknown } }>('GET', `/v1/assets/${assetId}`);
+      return res.body.data.last_position ? res : null;
+    }, { what: "the asset's last position", intervalMs: 100 });
     expect(read.body.data).toMatchObject({ device_id: deviceId, last_position: { lat: 45.76, lon: 4.84 } });
   });
 });
