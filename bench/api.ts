@@ -28,7 +28,8 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { withTenant } from '../services/shared/db.js';
 import { bareStatements } from './lib/bare-pool.js';
-import { BENCH_ADMIN, createBenchDatabase, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
+import { createBenchDatabase, login, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
+import type { PlatformReady } from './lib/platform-server.js';
 import { inspectionBody, seedBusinessOps, SIGNATURE, type OpsFixtures } from './lib/business-ops-fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -133,9 +134,9 @@ export default async function apiBench(argv: string[]): Promise<void> {
     const phases = PHASES.filter((p) => wanted.includes(p.key));
     const orderIds = phases.some((p) => p.workOrders) ? await seedWorkOrders(owner, orgId, Number(values['work-orders'])) : [];
     const ops = phases.some((p) => p.ops) ? await seedBusinessOps(owner, orgId, { quotes: Number(values.quotes), items: 1000 }) : null;
-    const started = await startBenchServer<{ api: string }>('lib/api-server.ts', env);
+    const started = await startBenchServer<PlatformReady>('lib/platform-server.ts', { ...env, BENCH_ROLES: 'api' });
     server = started.child;
-    const base = started.ready.api;
+    const base = started.ready.api!;
     const jwt = await login(base, orgId);
     const apiKey = await createApiKey(base, jwt);
     const headersFor = (auth: Phase['auth']): Record<string, string> =>
@@ -184,15 +185,6 @@ export default async function apiBench(argv: string[]): Promise<void> {
     connections, seconds: Number(values.seconds), devices: Number(values.devices), workOrders: Number(values['work-orders']), quotes: Number(values.quotes),
     pool: config.DATABASE_POOL_SIZE,
   });
-}
-
-async function login(base: string, orgId: string): Promise<string> {
-  const res = await fetch(`${base}/v1/auth/token`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: BENCH_ADMIN.email, password: BENCH_ADMIN.password, organization_id: orgId }),
-  });
-  if (res.status !== 200) throw new Error(`login: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { data: { token: string } }).data.token;
 }
 
 async function createApiKey(base: string, jwt: string): Promise<string> {

@@ -11,7 +11,6 @@
  * Needs Redis (REDIS_URL); no database. `--embedded` runs the role on the embedded defaults instead
  * (in-process bus, embedded PostgreSQL): the positions are then published inside the role's process.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { deleteKeysWithPrefix, RedisStreamBus } from '../services/shared/redis-bus.js';
 import { loadConfig } from '../services/shared/config.js';
 import { sessionTokens } from '../services/shared/jwt.js';
+import { ask, child, reply, sleep } from './lib/child-ipc.js';
 import { PositionPublisher } from './lib/position-publisher.js';
 import { streamNames } from '../services/shared/contracts/stream-codec.js';
 
@@ -38,32 +38,7 @@ interface StageResult {
   samples: number;
 }
 
-function child(file: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  return fork(join(here, file), [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-}
 
-function reply<T>(proc: ChildProcess, key: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`child exited (${code}) before "${key}"`));
-    const onMessage = (m: Record<string, unknown>) => {
-      if (key in m) {
-        proc.off('message', onMessage);
-        proc.off('exit', onExit);
-        resolve(m[key] as T);
-      }
-    };
-    proc.on('message', onMessage);
-    proc.once('exit', onExit);
-  });
-}
-
-async function ask<T>(proc: ChildProcess, message: object, key: string): Promise<T> {
-  const answer = reply<T>(proc, key);
-  proc.send(message);
-  return answer;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function rssMb(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -115,7 +115,7 @@ export default async function ingestBench(argv: string[]): Promise<void> {
       await stopBenchServer(bare.child);
     }
     if (phases.includes('single') || phases.includes('batch')) {
-      const { child, ready: started } = await startBenchServer<ServerReady>('lib/ingest-server.ts', env);
+      const { child, ready: started } = await startBenchServer<ServerReady>('lib/platform-server.ts', { ...env, BENCH_ROLES: 'ingest' });
       server = child;
       for (const [name, fixes] of [['single', 1], ['batch', 20]] as const) {
         if (!phases.includes(name)) continue;
@@ -160,7 +160,7 @@ async function embeddedIngestBench(deviceCount: number, load: { window: number; 
   console.log(`ingest bench (embedded defaults): ${deviceCount} devices, window ${load.window}/connection, ${load.generators} generator processes, `
     + `${load.durationMs / 1000}s per phase (${cpus().length} cores)`);
   const results: PhaseResult[] = [];
-  const { child, ready } = await startBenchServer<ServerReady>('lib/ingest-server.ts', env);
+  const { child, ready } = await startBenchServer<ServerReady>('lib/platform-server.ts', { ...env, BENCH_ROLES: 'ingest' });
   const database = await openEmbeddedDatabase(dataDir, createLogger('error'), { attach: true });
   const owner = database.ownerPool(2);
   try {

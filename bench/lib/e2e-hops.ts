@@ -1,0 +1,54 @@
+/**
+ * Hops past the events stream that bench/e2e.ts measures where the platform has them. Each is a plug-in: it says
+ * whether this deployment offers it, sets itself up through the API, and hands back a histogram of fix → arrival.
+ * The webhook receiver is the first; a further consumer of events (an export, a mail digest) adds one here.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { availableRoles } from '../../services/start.js';
+import { ask, child, reply } from './child-ipc.js';
+import { Histogram } from './histogram.js';
+import type { PlatformShape } from './platform-under-test.js';
+
+export interface EventHop {
+  /** The row's name in the e2e table. */
+  name: string;
+  /** Whether the platform under test has this hop (a target is asked through its API in `setup`). */
+  available(shape: PlatformShape): boolean;
+  /** Prepares the hop for the tenant; false when the platform turned out not to offer it. */
+  setup(apiUrl: string, jwt: string, eventTypes: string[]): Promise<boolean>;
+  /** Arrivals of fixes sent before this time are not counted (the warm-up). */
+  since(ms: number): void;
+  collect(): Promise<{ count: number; histogram: Histogram }>;
+  close(): Promise<void>;
+}
+
+/** Geofence events delivered by the webhooks role to a bare HTTP receiver on the loopback. */
+export function webhookHop(): EventHop {
+  let receiver: ChildProcess | null = null;
+  return {
+    name: 'fix → webhook receiver',
+    available: (shape) => shape === 'target' || availableRoles().includes('webhooks'),
+    async setup(apiUrl, jwt, eventTypes) {
+      receiver = child('lib/webhook-receiver.ts');
+      const port = await reply<number>(receiver, 'port');
+      const res = await fetch(`${apiUrl}/v1/webhooks`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${jwt}` },
+        body: JSON.stringify({ url: `http://127.0.0.1:${port}/hook`, events: eventTypes, enabled: true }),
+      });
+      await res.arrayBuffer();
+      return res.status === 201;
+    },
+    since(ms) {
+      receiver?.send({ cmd: 'since', since: ms });
+    },
+    async collect() {
+      const collected = await ask<{ deliveries: number; histogram: number[] }>(receiver!, { cmd: 'collect' }, 'collected');
+      return { count: collected.deliveries, histogram: new Histogram(collected.histogram) };
+    },
+    async close() {
+      receiver?.kill();
+    },
+  };
+}
+
+export const EVENT_HOPS: (() => EventHop)[] = [webhookHop];
