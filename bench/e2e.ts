@@ -14,72 +14,16 @@
 import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { withTenant } from '../services/shared/db.js';
-import { login, seedBenchTenant } from './lib/bench-env.js';
 import { row, target, type BenchRow, type BenchTable, type RoleUsage, type ScenarioResult, type TargetCheck } from './lib/bench-result.js';
-import { ask, child, reply, sleep } from './lib/child-ipc.js';
+import { ask, sleep } from './lib/child-ipc.js';
 import { EVENT_HOPS, type EventHop } from './lib/e2e-hops.js';
 import { Histogram } from './lib/histogram.js';
 import type { LiveHops } from './lib/live-listener.js';
-import type { RateDevice, RateResult, RateStart, RateWindow } from './lib/mqtt-rate.js';
+import { EVENT_TYPES, openPath, stopGenerators, sum, windowOf, type PathLoad } from './lib/path-load.js';
 import { startPlatformUnderTest, SHAPE_TITLES, type PlatformShape, type PlatformUnderTest } from './lib/platform-under-test.js';
 import { RoleSampler } from './lib/proc-stats.js';
 import { showProgress } from './lib/progress.js';
 import { pick, type ScenarioContext } from './lib/scenario.js';
-
-const EVENT_TYPES = ['asset.geofence_entered', 'asset.geofence_exited'];
-/** Fences on a grid from here, 0.01° apart; each a square 0.002° across; "outside" is 0.003° north of its centre. */
-const ORIGIN = { lat: 46.9, lon: 7.4 };
-
-export interface PathLoad {
-  rate: number;
-  devices: number;
-  seconds: number;
-  warmupS: number;
-  cycle: number;
-  fences: number;
-  generators: number;
-}
-
-/** The bench tenant's fences, and each device's inside and outside position (device i at fence i mod count). */
-export async function seedFences(platform: PlatformUnderTest, tenantId: string, count: number): Promise<[number, number][]> {
-  const centres = Array.from({ length: count }, (_, k): [number, number] => [ORIGIN.lat + Math.floor(k / 10) * 0.01, ORIGIN.lon + (k % 10) * 0.01]);
-  const squares = centres.map(([lat, lon]) => JSON.stringify({
-    type: 'Polygon',
-    coordinates: [[[lon - 0.001, lat - 0.001], [lon + 0.001, lat - 0.001], [lon + 0.001, lat + 0.001], [lon - 0.001, lat + 0.001], [lon - 0.001, lat - 0.001]]],
-  }));
-  await withTenant(platform.owner, tenantId, (db) => db.query(
-    `insert into geofences (tenant_id, name, kind, geometry) select $1, 'bench fence ' || n, 'zone', g from unnest($2::jsonb[]) with ordinality as f (g, n)`,
-    [tenantId, squares],
-  ));
-  return centres;
-}
-
-/** The generator processes, connected and ready to `go`. */
-export async function startGenerators(platform: PlatformUnderTest, devices: RateDevice[], load: PathLoad, qos: 0 | 1 = 1): Promise<{ children: ChildProcess[]; connectErrors: number }> {
-  const children = Array.from({ length: load.generators }, () => child('lib/mqtt-rate.ts'));
-  const connected = await Promise.all(children.map((c, g) => ask<number>(c, {
-    cmd: 'start', host: platform.mqtt.host, port: platform.mqtt.port, devices: devices.filter((_, i) => i % load.generators === g),
-    perSecond: load.rate / load.generators, cycle: load.cycle, qos,
-  } satisfies RateStart, 'connected')));
-  const connectErrors = devices.length - connected.reduce((a, b) => a + b, 0);
-  if (connectErrors === devices.length) throw new Error(`no device could connect to ${platform.mqtt.host}:${platform.mqtt.port}`);
-  return { children, connectErrors };
-}
-
-/** Every generator's window since the last one, added up. */
-export async function windowOf(children: ChildProcess[]): Promise<{ sent: number; acked: number; shed: number; histogram: Histogram }> {
-  const windows = await Promise.all(children.map((c) => ask<RateWindow>(c, { cmd: 'window' }, 'window')));
-  const histogram = new Histogram();
-  for (const w of windows) histogram.add(new Histogram(w.histogram));
-  return { sent: sum(windows.map((w) => w.sent)), acked: sum(windows.map((w) => w.acked)), shed: sum(windows.map((w) => w.shed)), histogram };
-}
-
-export async function stopGenerators(children: ChildProcess[]): Promise<RateResult[]> {
-  return Promise.all(children.map((c) => (c.exitCode !== null ? null : ask<RateResult>(c, { cmd: 'stop' }, 'result').catch(() => null))))
-    .then((results) => results.filter((r): r is RateResult => r !== null));
-}
-
-const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 /** Hops read back from the events table: fix → row committed, row → stream id. */
 async function eventRowHops(platform: PlatformUnderTest, tenantId: string, fromMs: number, toMs: number) {
@@ -102,26 +46,13 @@ async function runShape(shape: PlatformShape, targetHost: string | null, load: P
   const helpers: ChildProcess[] = [];
   const hops: EventHop[] = [];
   try {
-    const { tenantId, devices } = await seedBenchTenant(platform.owner, load.devices);
-    const centres = await seedFences(platform, tenantId, load.fences);
-    const rateDevices: RateDevice[] = devices.map((d, i) => {
-      const [lat, lon] = centres[i % centres.length]!;
-      return { ...d, inside: [lat, lon], outside: [lat + 0.003, lon] };
-    });
-    const jwt = await login(platform.apiUrl, tenantId);
-    const listener = child('lib/live-listener.ts');
-    helpers.push(listener);
-    await reply(listener, 'ready');
-    await ask(listener, { cmd: 'connect', url: `${platform.liveUrl}?token=${jwt}`, since: Number.MAX_SAFE_INTEGER }, 'connected');
+    const { tenantId, jwt, listener, children, connectErrors } = await openPath(platform, load, helpers);
     for (const make of EVENT_HOPS) {
       const hop = make();
       if (!hop.available(shape)) continue;
       hops.push(hop);
       if (!(await hop.setup(platform.apiUrl, jwt, EVENT_TYPES))) hops.pop();
     }
-
-    const { children, connectErrors } = await startGenerators(platform, rateDevices, load);
-    helpers.push(...children);
     const sampler = new RoleSampler(platform.processes);
     for (const c of children) c.send({ cmd: 'go' });
     await sleep(load.warmupS * 1000);

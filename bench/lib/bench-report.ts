@@ -9,16 +9,20 @@ const fmt = (n: number | null | undefined, digits = 0): string =>
 /** Fixed-width columns, numbers right-aligned. */
 function layout(header: string[], body: string[][]): string[] {
   const widths = header.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
-  const line = (cells: string[]) => cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
+  // The first column and a trailing note read left-aligned; figures right-aligned.
+  const line = (cells: string[]) => cells.map((cell, c) => (c === 0 || header[c] === 'note' ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)];
 }
 
 export function formatTable(table: BenchTable): string[] {
+  const notes = table.rows.some((r) => r.note);
   const body = table.rows.map((r: BenchRow) => [
     r.name, fmt(r.throughput), r.unit, fmt(r.p50Ms, 2), fmt(r.p90Ms, 2), fmt(r.p99Ms, 2), fmt(r.maxMs, 1), fmt(r.errors),
     r.ratio !== undefined && r.ratio !== null ? `${r.ratio.toFixed(2)}× ${r.baseline}` : '',
+    ...(notes ? [r.note ?? ''] : []),
   ]);
-  return [table.title, ...layout(['', 'throughput', 'unit', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors', 'vs baseline'], body)];
+  const header = ['', 'throughput', 'unit', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors', 'vs baseline', ...(notes ? ['note'] : [])];
+  return [table.title, ...layout(header, body)];
 }
 
 export function formatTarget(t: TargetCheck): string {

@@ -5,8 +5,8 @@
  * fix that confirmed the transition, stamped when the generator sent it). Only events whose fix was sent after
  * `since` count (the warm-up's are dropped).
  *
- * Parent → child: {cmd:'connect', url, since}, {cmd:'since', since}, {cmd:'collect'}.
- * Child → parent: {ready}, {connected}, {collected: LiveHops}, {failed}, {closed}.
+ * Parent → child: {cmd:'connect', url, since}, {cmd:'since', since}, {cmd:'collect'}, {cmd:'window'}.
+ * Child → parent: {ready}, {connected}, {collected: LiveHops}, {window: {events, endToEnd}}, {failed}, {closed}.
  */
 import WebSocket from 'ws';
 import { Histogram } from './histogram.js';
@@ -21,6 +21,9 @@ export interface LiveHops {
 
 const streamToSocket = new Histogram();
 const endToEnd = new Histogram();
+/** End to end since the last `window` request (the soak's intervals). */
+let windowEndToEnd = new Histogram();
+let windowEvents = 0;
 let events = 0;
 let ignored = 0;
 let since = 0;
@@ -36,11 +39,15 @@ function onEvent(text: string): void {
     return;
   }
   events++;
+  windowEvents++;
   streamToSocket.record((receivedMs - streamMs) * 1000);
   endToEnd.record((receivedMs - fixMs) * 1000);
+  windowEndToEnd.record((receivedMs - fixMs) * 1000);
 }
 
-process.on('message', (message: { cmd: 'connect'; url: string; since: number } | { cmd: 'collect' } | { cmd: 'since'; since: number }) => {
+type Command = { cmd: 'connect'; url: string; since: number } | { cmd: 'since'; since: number } | { cmd: 'collect' } | { cmd: 'window' };
+
+process.on('message', (message: Command) => {
   if (message.cmd === 'connect') {
     since = message.since;
     const socket = new WebSocket(message.url);
@@ -53,6 +60,10 @@ process.on('message', (message: { cmd: 'connect'; url: string; since: number } |
     socket.on('close', (code) => process.send!({ closed: code }));
   } else if (message.cmd === 'since') {
     since = message.since;
+  } else if (message.cmd === 'window') {
+    process.send!({ window: { events: windowEvents, endToEnd: windowEndToEnd.toJSON() } });
+    windowEvents = 0;
+    windowEndToEnd = new Histogram();
   } else {
     process.send!({ collected: { events, ignored, streamToSocket: streamToSocket.toJSON(), endToEnd: endToEnd.toJSON() } satisfies LiveHops });
   }
