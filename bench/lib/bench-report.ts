@@ -28,7 +28,8 @@ export function formatTable(table: BenchTable): string[] {
 export function formatTarget(t: TargetCheck): string {
   const verdict = t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met';
   const sign = t.comparison === 'at-least' ? '≥' : '≤';
-  return `${t.name}: ${fmt(t.value, 2)} ${t.unit} (floor ${sign} ${t.floor} ${t.unit}) — ${verdict}`;
+  const digits = t.value !== null && Math.abs(t.value) >= 100 ? 0 : 2;
+  return `${t.name}: ${fmt(t.value, digits)} ${t.unit} (floor ${sign} ${fmt(t.floor, t.floor >= 100 ? 0 : 2)} ${t.unit}) — ${verdict}`;
 }
 
 export function formatScenario(s: ScenarioResult): string[] {

@@ -95,7 +95,7 @@ describe('bench results', () => {
     expect(text).toContain('p50 ms  p90 ms  p99 ms  max ms  errors');
     expect(text).toMatch(/fieldops single-fix\s+40,000\s+msgs\/s\s+1\.00\s+2\.00\s+5\.00\s+30\.0\s+0\s+0\.80× mosquitto/);
     expect(text).toMatch(/ingest\s+150\s+120/);
-    expect(text).toContain('single-fix vs Mosquitto: 0.80 × (floor ≥ 1 ×) — NOT met');
+    expect(text).toContain('single-fix vs Mosquitto: 0.80 × (floor ≥ 1.00 ×) — NOT met');
   });
 
   it('compares two runs row by row', () => {
