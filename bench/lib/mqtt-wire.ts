@@ -62,6 +62,8 @@ function gpsFix(lat: number, lon: number, seq: number): { bytes: Buffer; tsOffse
 /** A PUBLISH (QoS 1, or QoS 0 without a packet id) of a GpsBatch of `fixes` fixes; `writeTo` sets its packet id and its fixes' timestamps. */
 export class PublishTemplate {
   readonly packet: Buffer;
+  /** Where the GpsBatch starts in the packet (the WebSocket and HTTP transports carry it alone). */
+  readonly payloadOffset: number;
   private readonly idOffset: number;
   private readonly tsOffsets: number[] = [];
 
@@ -83,6 +85,7 @@ export class PublishTemplate {
     this.packet = Buffer.concat([fixed, topicField, Buffer.alloc(idLength), ...parts]);
     this.idOffset = fixed.length + topicField.length;
     const payloadStart = this.idOffset + idLength;
+    this.payloadOffset = payloadStart;
     for (const off of fixOffsets) this.tsOffsets.push(payloadStart + off);
   }
 

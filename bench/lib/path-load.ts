@@ -40,16 +40,16 @@ export async function seedFences(platform: PlatformUnderTest, tenantId: string, 
 }
 
 /** The generator processes, connected and ready to `go`. */
-export async function startGenerators(platform: PlatformUnderTest, devices: RateDevice[], load: PathLoad, helpers: ChildProcess[], qos: 0 | 1 = 1)
-  : Promise<{ children: ChildProcess[]; connectErrors: number }> {
+export async function startGenerators(mqtt: { host: string; port: number }, devices: RateDevice[], load: Pick<PathLoad, 'rate' | 'cycle' | 'generators'>,
+  helpers: ChildProcess[], qos: 0 | 1 = 1): Promise<{ children: ChildProcess[]; connectErrors: number }> {
   const children = Array.from({ length: load.generators }, () => child('lib/mqtt-rate.ts'));
   helpers.push(...children);
   const connected = await Promise.all(children.map((c, g) => ask<number>(c, {
-    cmd: 'start', host: platform.mqtt.host, port: platform.mqtt.port, devices: devices.filter((_, i) => i % load.generators === g),
+    cmd: 'start', host: mqtt.host, port: mqtt.port, devices: devices.filter((_, i) => i % load.generators === g),
     perSecond: load.rate / load.generators, cycle: load.cycle, qos,
   } satisfies RateStart, 'connected')));
   const connectErrors = devices.length - connected.reduce((a, b) => a + b, 0);
-  if (connectErrors === devices.length) throw new Error(`no device could connect to ${platform.mqtt.host}:${platform.mqtt.port}`);
+  if (connectErrors === devices.length) throw new Error(`no device could connect to ${mqtt.host}:${mqtt.port}`);
   return { children, connectErrors };
 }
 
@@ -89,6 +89,6 @@ export async function openPath(platform: PlatformUnderTest, load: PathLoad, help
   helpers.push(listener);
   await reply(listener, 'ready');
   await ask(listener, { cmd: 'connect', url: `${platform.liveUrl}?token=${jwt}`, since: Number.MAX_SAFE_INTEGER }, 'connected');
-  const { children, connectErrors } = await startGenerators(platform, rateDevices, load, helpers);
+  const { children, connectErrors } = await startGenerators(platform.mqtt, rateDevices, load, helpers);
   return { tenantId, jwt, listener, children, connectErrors };
 }
