@@ -10,6 +10,7 @@ import { cachingAuthenticator } from './api-key-cache.js';
 import { createFileStore } from './files/create-file-store.js';
 import type { FileStore } from './files/file-store.js';
 import { outboxMailTransport, type MailTransport } from './mail.js';
+import { loginAttempts } from './login-attempts.js';
 import { createPlanLookup } from './plan-cache.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
@@ -85,10 +86,12 @@ export async function buildApiApp(deps: ApiDeps) {
   app.decorate('credentialsChanged', () => authenticator.credentialsChanged());
   await app.register(apiRoutes, {
     prefix: '/v1',
-    config,
     authenticator,
     tokens: deps.tokens,
     plans: createPlanLookup(pool),
+    loginAttempts: loginAttempts({
+      redis, prefix: `${config.REDIS_PREFIX}login:`, max: config.LOGIN_ATTEMPTS_PER_MIN, windowMs: 60_000, log: deps.log,
+    }),
   });
   return app;
 }

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Config } from '../../shared/config.js';
 import type { SessionTokens } from '../../shared/jwt.js';
 import type { Authenticator } from '../../shared/principal.js';
+import type { LoginAttempts } from '../login-attempts.js';
 import type { PlanLookup } from '../plan-cache.js';
 import { authPlugin } from '../plugins/auth.js';
 import { apiKeyRoutes } from './api-keys.js';
@@ -64,15 +64,15 @@ const RESOURCE_ROUTES: FastifyPluginAsyncTypebox[] = [meRoutes, userRoutes, apiK
   inspectionFormRoutes];
 
 export interface ApiRoutesOptions {
-  config: Config;
   authenticator: Authenticator;
   tokens: SessionTokens;
   plans: PlanLookup;
+  loginAttempts: LoginAttempts;
 }
 
 /** Everything under /v1: the auth layer (401/402/403), then each resource's routes. */
-export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (app, { config, authenticator, tokens, plans }) => {
+export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (app, { authenticator, tokens, plans, loginAttempts }) => {
   await app.register(authPlugin, { authenticator, plans });
-  await app.register(authRoutes, { config, tokens });
+  await app.register(authRoutes, { tokens, attempts: loginAttempts });
   for (const routes of RESOURCE_ROUTES) await app.register(routes);
 };
