@@ -6,7 +6,7 @@ import type { Pool } from '../shared/db.js';
 import type { SessionTokens } from '../shared/jwt.js';
 import type { Logger } from '../shared/log.js';
 import type { Authenticator } from '../shared/principal.js';
-import { cachingAuthenticator } from './api-key-cache.js';
+import { cachingAuthenticator } from './credential-cache.js';
 import { createFileStore } from './files/create-file-store.js';
 import type { FileStore } from './files/file-store.js';
 import { outboxMailTransport, type MailTransport } from './mail.js';

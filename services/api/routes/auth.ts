@@ -50,7 +50,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ tokens: SessionTokens; atte
     if (!candidate || !passwordOk || candidate.disabled) throw unauthorized('wrong email, password or organization');
     await attempts.release(attemptKey);
     const { token, expiresAt } = tokens.sign(
-      { sub: candidate.id, tid: tenantId, role: candidate.role, scopes: candidate.scopes },
+      { sub: candidate.id, tid: tenantId, role: candidate.role, scopes: candidate.scopes, sv: candidate.session_epoch },
       candidate.token_ttl_s,
     );
     return { data: { token, token_type: 'Bearer' as const, expires_at: expiresAt } };
