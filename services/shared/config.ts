@@ -90,8 +90,11 @@ const EnvSchema = Type.Object({
   REALTIME_CONFLATE_BYTES: Type.Integer({ minimum: 1024, default: 256 * 1024 }),
   /** Bytes buffered for a live socket past which it is closed (4008): events are never dropped silently. */
   REALTIME_MAX_BUFFER_BYTES: Type.Integer({ minimum: 4096, default: 4 * 1024 * 1024 }),
-  /** How often live sockets opened with an API key re-check it (a revoked key ends them, 4001). */
-  REALTIME_CREDENTIALS_RECHECK_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
+  /**
+   * How often live sockets re-check the session or API key they were opened with (a revoked key, or a
+   * session whose user was disabled, re-roled or deleted, ends them: 4001). Sessions must end within 5 s.
+   */
+  REALTIME_CREDENTIALS_RECHECK_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 2_000 }),
   /** Where browsers reach the live socket (e.g. wss://live.example.com/v1/live); default: the API host at REALTIME_PORT. */
   PUBLIC_REALTIME_URL: Type.Optional(Type.String({ pattern: '^wss?://' })),
   /** Optional map tile URL template for the live map ({z}/{x}/{y}); none by default (works offline). */
