@@ -59,7 +59,7 @@ async function runShape(shape: PlatformShape, targetHost: string | null, load: P
     await windowOf(children); // the warm-up's acknowledgements: not measured
     const since = Date.now();
     listener.send({ cmd: 'since', since });
-    for (const hop of hops) hop.since(since);
+    for (const hop of hops) hop.since();
     sampler.start();
     const stopProgress = showProgress(`${shape}: ${load.rate.toLocaleString('en-US')} fixes/s offered`, load.seconds,
       () => platform.processes.map((p) => `${p.role} ${sampler.sample()[p.role]?.toFixed(0)} MB`).join(', '));

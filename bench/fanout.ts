@@ -11,7 +11,7 @@
  * Needs Redis (REDIS_URL); no database. `--embedded` runs the role on the embedded defaults instead
  * (in-process bus, embedded PostgreSQL): the positions are then published inside the role's process.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,8 +65,6 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
   const redisUrl = base.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `bench-fanout-${randomBytes(4).toString('hex')}:`;
   const jwtSecret = randomBytes(32).toString('hex');
-  const tenantId = randomUUID();
-  const token = sessionTokens(jwtSecret).sign({ sub: randomUUID(), tid: tenantId, role: 'dispatcher', scopes: ['live.read'] }, 3600).token;
   const names = streamNames(prefix, base.POSITION_SHARDS);
   const embeddedDir = values.embedded ? mkdtempSync(join(tmpdir(), 'fieldops-bench-fanout-')) : null;
 
@@ -77,7 +75,8 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
       ? { DATABASE_URL: '', REDIS_URL: '', DATA_DIR: embeddedDir, FIELDOPS_DEMO: '0' }
       : { REDIS_URL: redisUrl, DATABASE_URL: base.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops', MIGRATE_ON_START: 'false' }),
   });
-  const rolePort = await reply<number>(role, 'port');
+  const { port: rolePort, tenantId, userId } = await reply<{ port: number; tenantId: string; userId: string }>(role, 'ready');
+  const token = sessionTokens(jwtSecret).sign({ sub: userId, tid: tenantId, role: 'admin', scopes: ['live.read'] }, 3600).token;
   const receivers = Array.from({ length: receiverCount }, () => child('lib/fanout-receivers.ts'));
   await Promise.all(receivers.map((r) => reply(r, 'ready')));
   const bus = embeddedDir ? null : new RedisStreamBus(redisUrl, prefix);

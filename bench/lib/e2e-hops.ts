@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { availableRoles } from '../../services/start.js';
-import { ask, child, reply } from './child-ipc.js';
+import { stopBenchServer, startBenchServer } from './bench-env.js';
 import { Histogram } from './histogram.js';
 import type { PlatformShape } from './platform-under-test.js';
 
@@ -16,8 +16,8 @@ export interface EventHop {
   available(shape: PlatformShape): boolean;
   /** Prepares the hop for the tenant; false when the platform turned out not to offer it. */
   setup(apiUrl: string, jwt: string, eventTypes: string[]): Promise<boolean>;
-  /** Arrivals of fixes sent before this time are not counted (the warm-up). */
-  since(ms: number): void;
+  /** Arrivals so far are the warm-up's: not counted. */
+  since(): void;
   collect(): Promise<{ count: number; histogram: Histogram }>;
   close(): Promise<void>;
 }
@@ -29,8 +29,11 @@ export function webhookHop(): EventHop {
     name: 'fix → webhook receiver',
     available: (shape) => shape === 'target' || availableRoles().includes('webhooks'),
     async setup(apiUrl, jwt, eventTypes) {
-      receiver = child('lib/webhook-receiver.ts');
-      const port = await reply<number>(receiver, 'port');
+      // The bare receiver of bench/webhooks.ts: times each delivery from the envelope's occurred_at, which for a
+      // geofence event is the confirming fix's time.
+      const started = await startBenchServer<{ port: number }>('lib/webhook-receiver.ts', {});
+      receiver = started.child;
+      const port = started.ready.port;
       const res = await fetch(`${apiUrl}/v1/webhooks`, {
         method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${jwt}` },
         body: JSON.stringify({ url: `http://127.0.0.1:${port}/hook`, events: eventTypes, enabled: true }),
@@ -38,15 +41,24 @@ export function webhookHop(): EventHop {
       await res.arrayBuffer();
       return res.status === 201;
     },
-    since(ms) {
-      receiver?.send({ cmd: 'since', since: ms });
+    since() {
+      // Deliveries of the warm-up's events arrive later still: those of fixes sent before now are mostly in; reset.
+      receiver?.send({ cmd: 'reset' });
     },
     async collect() {
-      const collected = await ask<{ deliveries: number; histogram: number[] }>(receiver!, { cmd: 'collect' }, 'collected');
-      return { count: collected.deliveries, histogram: new Histogram(collected.histogram) };
+      const stats = await new Promise<{ received: number; latency: number[] }>((resolve) => {
+        const onMessage = (m: { cmd: string; received: number; latency: number[] }) => {
+          if (m.cmd !== 'stats') return;
+          receiver!.off('message', onMessage);
+          resolve(m);
+        };
+        receiver!.on('message', onMessage);
+        receiver!.send({ cmd: 'stats' });
+      });
+      return { count: stats.received, histogram: new Histogram(stats.latency) };
     },
     async close() {
-      receiver?.kill();
+      if (receiver) await stopBenchServer(receiver);
     },
   };
 }

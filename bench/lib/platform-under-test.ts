@@ -37,8 +37,10 @@ export async function startPlatformUnderTest(shape: PlatformShape, target: strin
   if (shape === 'target') return attachTarget(target ?? '127.0.0.1');
   const bench = await createBenchDatabase({
     MQTT_PORT: '0', REALTIME_PORT: '0', API_PORT: '0', FIELDOPS_DEMO: '0',
-    // The API signs sessions that the realtime processes check: one secret for all.
+    // The API signs sessions that the realtime processes check, and seals webhook secrets the webhooks role opens:
+    // one secret each for all the processes (generated under DATA_DIR, they would race at a parallel start).
     JWT_SECRET: randomBytes(32).toString('hex'),
+    WEBHOOK_SECRET_KEY: randomBytes(32).toString('hex'),
     // The webhook receiver of the bench listens on the loopback.
     WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
     ...overrides,

@@ -1,37 +1,42 @@
 /**
- * The bare HTTP receiver of bench/e2e.ts's webhook hop (and the baseline a webhooks bench compares against): answers
- * every POST with 204 at once and times each delivery from the fix that caused it (`data.ts` of the event).
- *
- * Child → parent: {port} once listening, {collected: {deliveries, ignored, histogram}} on {cmd:'collect'}.
- * Parent → child: {cmd:'since', since} (deliveries of earlier fixes are ignored), {cmd:'collect'}.
+ * A bare webhook receiver in a process of its own: answers every POST 200 at once, and for a body that
+ * carries `occurred_at` (the envelope) records how long after that instant it arrived. The parent asks
+ * for `{cmd:'stats'}` and gets the count and the latency histogram; `{cmd:'reset'}` clears them.
  */
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Histogram } from './histogram.js';
 
-const histogram = new Histogram();
-let deliveries = 0;
-let ignored = 0;
-let since = 0;
+let received = 0;
+let firstAt = 0;
+let lastAt = 0;
+let latency = new Histogram();
 
 const server = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    const receivedMs = Date.now();
-    res.writeHead(204).end();
-    try {
-      const fixMs = Date.parse((JSON.parse(Buffer.concat(chunks).toString()) as { data?: { ts?: string } }).data?.ts ?? '');
-      if (!Number.isFinite(fixMs) || fixMs < since) throw new Error('not timed');
-      deliveries++;
-      histogram.record((receivedMs - fixMs) * 1000);
-    } catch {
-      ignored++;
-    }
+    const now = Date.now();
+    received++;
+    if (!firstAt) firstAt = now;
+    lastAt = now;
+    const body = Buffer.concat(chunks).toString('utf8');
+    const at = /"occurred_at":"([^"]+)"/.exec(body)?.[1];
+    if (at) latency.record(Math.max(0, now - Date.parse(at)) * 1000);
+    res.writeHead(200, { 'content-length': '0' }).end();
   });
 });
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as { port: number }).port }));
-process.on('message', (message: { cmd: 'since'; since: number } | { cmd: 'collect' }) => {
-  if (message.cmd === 'since') since = message.since;
-  else process.send!({ collected: { deliveries, ignored, histogram: histogram.toJSON() } });
+server.listen(0, '127.0.0.1', () => {
+  process.send?.({ cmd: 'ready', port: (server.address() as AddressInfo).port });
 });
+process.on('message', (msg: { cmd: string }) => {
+  if (msg.cmd === 'stats') process.send?.({ cmd: 'stats', received, firstAt, lastAt, latency: [...latency.counts] });
+  if (msg.cmd === 'reset') {
+    received = 0;
+    firstAt = 0;
+    lastAt = 0;
+    latency = new Histogram();
+  }
+});
+process.once('SIGTERM', () => server.close(() => process.exit(0)));

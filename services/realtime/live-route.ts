@@ -63,7 +63,7 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
           if (!aborted) refuse(res, unavailable('server shutting down'));
           return;
         }
-        const socket = newLiveSocket(tenantId, userId, access.expiresAtMs, access.principal.kind === 'api_key' ? bearer : null);
+        const socket = newLiveSocket(tenantId, userId, access.expiresAtMs, bearer);
         res.cork(() => res.upgrade(socket, key, protocol, extensions, context));
       })().catch((err: unknown) => log.error({ err }, 'live upgrade failed'));
     },

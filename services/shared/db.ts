@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { ServerConfig, ServiceDbRole } from './config.js';
+import { pipelines, SET_TENANT, SET_TENANT_READ_ONLY, TenantConnection } from './tenant-connection.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -24,18 +25,65 @@ export function createServicePool(config: ServerConfig, role: ServiceDbRole, max
 /**
  * Sets the tenant of the current transaction (docs/design.md, "Data and tenancy"): row-level security and the time-series
  * views see that tenant only. Bound, never concatenated; local to the transaction, so a pooled connection
- * carries nothing to its next user. Prepared once per connection, since every request runs it.
+ * carries nothing to its next user. Prepared once per connection.
  */
 export async function setTenant(db: Queryable, tenantId: string): Promise<void> {
-  await db.query({ name: 'fieldops_set_tenant', text: "select set_config('app.tenant_id', $1, true)", values: [tenantId] });
+  await db.query({ name: 'fieldops_set_tenant', text: SET_TENANT, values: [tenantId] });
 }
 
-/** Runs `work` in one transaction on one pooled connection, with the tenant set. */
-export async function withTenant<T>(pool: pg.Pool, tenantId: string, work: (db: PoolClient) => Promise<T>): Promise<T> {
-  return withTransaction(pool, async (db) => {
+/**
+ * Runs `work` in one transaction on one pooled connection, with the tenant set. On a server the
+ * `begin` and the tenant travel with the first statement (one round trip for all three).
+ */
+export function withTenant<T>(pool: pg.Pool, tenantId: string, work: (db: Queryable) => Promise<T>): Promise<T> {
+  return onTenantConnection(pool, tenantId, 'transaction', work, async (db) => {
     await setTenant(db, tenantId);
     return work(db);
   });
+}
+
+/**
+ * Runs read-only `work` on one pooled connection as the tenant. On a server each statement is its own
+ * transaction that sets the tenant and read-only in the same round trip: a one-statement read costs
+ * one round trip. Statements see what was committed when each began (as in a read-committed
+ * transaction); a write fails. Elsewhere (the embedded database), one read-only transaction.
+ */
+export function readAsTenant<T>(pool: pg.Pool, tenantId: string, work: (db: Queryable) => Promise<T>): Promise<T> {
+  return onTenantConnection(pool, tenantId, 'reads', work, async (db) => {
+    await db.query(SET_TENANT_READ_ONLY, [tenantId]);
+    return work(db);
+  });
+}
+
+async function onTenantConnection<T>(
+  pool: pg.Pool, tenantId: string, mode: 'transaction' | 'reads',
+  work: (db: Queryable) => Promise<T>, inPlainTransaction: (db: PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  if (!pipelines(client)) {
+    try {
+      return await inTransaction(client, () => inPlainTransaction(client));
+    } finally {
+      client.release();
+    }
+  }
+  const db = new TenantConnection(client, mode, tenantId);
+  let result: T;
+  try {
+    result = await work(db);
+  } catch (err) {
+    client.release(await db.finish(false));
+    throw err;
+  }
+  try {
+    await db.finish(true);
+  } catch (err) {
+    // A commit that failed leaves the connection in an unknown state: the pool drops it.
+    client.release(err instanceof Error ? err : true);
+    throw err;
+  }
+  client.release();
+  return result;
 }
 
 export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
