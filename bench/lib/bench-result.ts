@@ -156,7 +156,7 @@ export function writeResult(dir: string, result: BenchResultFile): string {
   mkdirSync(dir, { recursive: true });
   const names = result.scenarios.map((s) => s.scenario);
   const label = names.length > 3 ? 'all' : names.join('+');
-  const file = join(dir, `${label}-${result.at.replace(/[:.]/g, '-')}.json`);
+  const file = join(dir, `run-${label}-${result.at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   return file;
 }

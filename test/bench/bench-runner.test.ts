@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs, parseDuration, UsageError } from '../../bench/lib/bench-args.js';
 import { compareRuns, formatScenario } from '../../bench/lib/bench-report.js';
 import { RESULT_SCHEMA, resultProblems, row, target, withRatios, type BenchResultFile } from '../../bench/lib/bench-result.js';
 import { Histogram } from '../../bench/lib/histogram.js';
+import { legacyArgs, legacyResult } from '../../bench/lib/legacy-scenarios.js';
 
 const SCENARIOS = ['ingest', 'geofence', 'fanout', 'e2e', 'api', 'soak'];
 
@@ -102,5 +106,30 @@ describe('bench results', () => {
     const text = compareRuns(run('2026-01-01T00:00:00.000Z', 40_000, 5), run('2026-01-02T00:00:00.000Z', 50_000, 4)).join('\n');
     expect(text).toMatch(/fieldops single-fix\s+40,000\s+50,000\s+\+25\.0%\s+msgs\/s\s+5\.00\s+4\.00\s+-20\.0%\s+0\.80 → 1\.00/);
     expect(text).toContain('target single-fix vs Mosquitto: 0.80 → 1.00 × (met)');
+  });
+});
+
+describe('scenarios that print their own report', () => {
+  it('get the runner settings as their own options, and their JSON back as a table', () => {
+    const settings = { scenarios: ['webhooks'], quick: true, target: null, durationS: null, devices: null, rate: 800, rest: [] };
+    expect(legacyArgs('webhooks', settings)).toEqual(['--seconds', '2', '--rate', '800', '--backlog', '4000']);
+    const dir = mkdtempSync(join(tmpdir(), 'bench-legacy-'));
+    try {
+      const startedMs = Date.now() - 1000;
+      expect(legacyResult('webhooks', dir, startedMs)).toBeNull();
+      writeFileSync(join(dir, 'webhooks-1.json'), JSON.stringify({
+        seconds: 2, endpoints: 4, concurrency: 64, backlog: 4000, bareReqPerS: 1000,
+        drain: { deliveries: 15990, expected: 16000, perS: 800 }, steady: { offeredPerS: 2000, deliveries: 4000, expected: 4000, p50Ms: 12, p99Ms: 40 },
+      }));
+      const result = legacyResult('webhooks', dir, startedMs)!;
+      expect(result.tables[0]!.rows.map((r) => [r.name, r.throughput, r.errors, r.ratio ?? null, r.p99Ms])).toEqual([
+        ['bare HTTP loop to the receiver', 1000, 0, null, null],
+        ['backlog drain', 800, 10, 0.8, null],
+        ['steady rate: event → delivery', 2000, 0, null, 40],
+      ]);
+      expect(resultProblems({ schema: RESULT_SCHEMA, at: 'x', machine: { cpus: 2 }, scenarios: [result] })).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
