@@ -112,7 +112,7 @@ export default async function apiBench(argv: string[], context?: ScenarioContext
     args: argv,
     options: {
       seconds: { type: 'string' },
-      warmup: { type: 'string', default: '1' },
+      warmup: { type: 'string' },
       connections: { type: 'string', default: '32' },
       'work-orders': { type: 'string', default: '10000' },
       quotes: { type: 'string' },
@@ -125,7 +125,7 @@ export default async function apiBench(argv: string[], context?: ScenarioContext
   const seconds = pick(values.seconds ? Number(values.seconds) : context?.settings.durationS, context, 5, 1);
   const devices = pick(context?.settings.devices, context, 200, 200);
   const quotes = Number(values.quotes ?? (context?.settings.quick ? 5000 : 30000));
-  const warmup = Number(values.warmup);
+  const warmup = Number(values.warmup ?? (context?.settings.quick ? 0.5 : 1));
   const connections = Number(values.connections);
   const bench = await createBenchDatabase({ API_PORT: '0', ...(values.pool ? { DATABASE_POOL_SIZE: values.pool } : {}) });
   const { env, config, owner } = bench;

@@ -21,6 +21,8 @@ const here = dirname(fileURLToPath(import.meta.url));
  */
 const ORDER = ['ingest', 'geofence', 'fanout', 'e2e', 'api', 'webhooks', 'soak'];
 const present = ORDER.filter((name) => existsSync(join(here, `${name}.ts`)));
+/** The scenarios that can measure a running platform (`--target`); the others start servers of their own. */
+const TARGETABLE = ['e2e', 'soak'];
 
 const USAGE = `usage: npm run bench [-- [scenario…] [--quick] [--duration 30s] [--devices N] [--rate R] [--target HOST] [scenario options]]
        npm run bench -- compare A.json B.json
@@ -71,6 +73,10 @@ async function main(argv: string[]): Promise<number> {
   const missing = ORDER.filter((name) => !present.includes(name));
   if (missing.length && settings.scenarios.length === present.length) console.log(`(not on this branch: ${missing.join(', ')})`);
   for (const name of settings.scenarios) {
+    if (settings.target && !TARGETABLE.includes(name)) {
+      console.log(`\n▶ ${name}: skipped — it starts servers of its own and cannot measure --target ${settings.target}`);
+      continue;
+    }
     console.log(`\n▶ ${name}`);
     const t0 = performance.now();
     const result = await runScenario(name, settings);
