@@ -25,6 +25,7 @@ interface WsStart {
 const histogram = new Histogram();
 let measuring = false;
 let sending = false;
+/** `ackedTotal` counts the frames acknowledged as stored; `busy` those answered but refused whole. */
 const totals = { messages: 0, fixes: 0, ackedTotal: 0, sentTotal: 0, busy: 0 };
 
 class Device {
@@ -54,9 +55,9 @@ class Device {
     if (ack.type !== 'ack') return;
     const sent = this.sentAt.shift()!;
     this.inFlight--;
-    totals.ackedTotal++;
     if (ack.error) totals.busy++;
-    else if (measuring) {
+    else totals.ackedTotal++;
+    if (!ack.error && measuring) {
       totals.messages++;
       totals.fixes += this.template.fixes;
       histogram.record((performance.now() - sent) * 1000);
