@@ -2,7 +2,7 @@
  * `npm run bench [-- [scenario…] [--quick] [--duration 30s] [--devices N] [--rate R] [--target HOST] [scenario options]]`
  * runs the scenarios (all of them, in the order below, without a name), prints each one's table and writes one
  * JSON result for the run under bench/results/. `npm run bench -- compare A.json B.json` prints B's change
- * against A. See bench/README.md.
+ * against A; `npm run bench -- show RESULT.json` prints a result's tables again. See bench/README.md.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,6 +26,7 @@ const TARGETABLE = ['e2e', 'soak'];
 
 const USAGE = `usage: npm run bench [-- [scenario…] [--quick] [--duration 30s] [--devices N] [--rate R] [--target HOST] [scenario options]]
        npm run bench -- compare A.json B.json
+       npm run bench -- show RESULT.json
 scenarios: ${present.join(', ')}`;
 
 function readResult(path: string): BenchResultFile {
@@ -52,6 +53,10 @@ async function main(argv: string[]): Promise<number> {
   const parsed = parseBenchArgs(argv, present);
   if (parsed.command === 'help') {
     console.log(USAGE);
+    return 0;
+  }
+  if (parsed.command === 'show') {
+    console.log(formatRun(readResult(parsed.file)).join('\n'));
     return 0;
   }
   if (parsed.command === 'compare') {
