@@ -8,19 +8,11 @@
  */
 import WebSocket from 'ws';
 import { Histogram } from './histogram.js';
-import type { LoadDevice, LoadResult } from './mqtt-load.js';
+import type { LoadResult, LoadStart } from './mqtt-load.js';
 import { PublishTemplate } from './mqtt-wire.js';
 
-interface WsStart {
-  cmd: 'start';
-  url: string;
-  devices: LoadDevice[];
-  window: number;
-  fixesPerMessage: number;
-  tsBase: number;
-  warmupMs: number;
-  durationMs: number;
-}
+/** What mqtt-load.ts starts with, the broker's address replaced by the WebSocket URL. */
+type WsStart = Omit<LoadStart, 'host' | 'port'> & { url: string };
 
 const histogram = new Histogram();
 let measuring = false;
