@@ -218,7 +218,7 @@ async function embeddedIngestBench(deviceCount: number, load: Load, overrides: R
     await stopBenchServer(server);
     rmSync(dataDir, { recursive: true, force: true });
   }
-  return report(results, mergeUsage(usage), { devices: deviceCount, processes: 1, embedded: 1, window: load.window, generators: load.generators });
+  return report(results, mergeUsage(usage), { devices: deviceCount, processes: 1, embedded: 1, seconds: load.durationMs / 1000, window: load.window, generators: load.generators });
 }
 
 /** A generator script and what it is told to start with, given its slice of the devices. */
@@ -479,7 +479,7 @@ function report(results: PhaseResult[], roles: RoleUsage[], params: Record<strin
     ...(r.baseline && present.has(r.baseline) ? { baseline: r.baseline } : {}), ...(r.note ? { note: r.note } : {}),
   }));
   const table = withRatios({
-    title: `ingest — ${fmt(params.devices!)} devices, ${params.window} in flight per connection, ${params.seconds ?? ''} s per phase, INGEST_PROCESSES=${params.processes}`
+    title: `ingest — ${fmt(params.devices!)} devices, ${params.window} in flight per connection, ${params.seconds} s per phase, INGEST_PROCESSES=${params.processes}`
       + (params.embedded ? ' (embedded defaults)' : ''),
     rows,
   });
