@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- e2e [--rate 10000] [--devices 1000] [--duration 20s] [--shapes split,one] [--cycle 20] [--fences 100] [--warmup 2] [--generators 2]`
+ * `npm run bench -- e2e [--rate 10000] [--devices 1000] [--duration 20s] [--shapes split,one,embedded] [--cycle 20] [--fences 100] [--warmup 2]
+ *   [--generators 2]`
  *
  * The whole path at a fixed offered rate: devices publish single-fix QoS 1 messages over MQTT (lean generator
  * processes, bench/lib/mqtt-rate.ts), each fix stamped with its send time, each device driving in and out of a
@@ -9,7 +10,8 @@
  *   fix → commit (PUBACK) · fix → event row (geofence evaluated and committed: the row's recorded_at) ·
  *   event row → events stream (the stream id's time) · events stream → dispatcher socket · fix → socket, end to end.
  * Run against every role as a separate process (`split`) and against the one-process default (`one`), on
- * PostgreSQL and Redis; or against a running platform with `--target HOST`. Target: end-to-end p99 ≤ 100 ms.
+ * PostgreSQL and Redis, and against the one process on the embedded defaults (`embedded`: PGlite, in-process bus);
+ * or against a running platform with `--target HOST`. Target: end-to-end p99 ≤ 100 ms.
  */
 import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -118,7 +120,7 @@ export default async function e2eBench(args: string[], context?: ScenarioContext
   });
   const settings = context?.settings;
   const targetHost = settings?.target ?? null;
-  const shapes = (values.shapes ?? (targetHost ? 'target' : 'split,one')).split(',') as PlatformShape[];
+  const shapes = (values.shapes ?? (targetHost ? 'target' : 'split,one,embedded')).split(',') as PlatformShape[];
   const load: PathLoad = {
     rate: pick(settings?.rate, context, 10_000, 10_000),
     devices: pick(settings?.devices, context, 1000, 1000),
