@@ -42,7 +42,7 @@ async function eventRowHops(platform: PlatformUnderTest, tenantId: string, fromM
   };
 }
 
-async function runShape(shape: PlatformShape, targetHost: string | null, load: PathLoad): Promise<{ table: BenchTable; roles: RoleUsage[]; check: TargetCheck; detail: unknown }> {
+async function runShape(shape: PlatformShape, targetHost: string | null, load: PathLoad, settleS: number): Promise<{ table: BenchTable; roles: RoleUsage[]; check: TargetCheck; detail: unknown }> {
   console.log(`  ${SHAPE_TITLES[shape]}: starting…`);
   const platform = await startPlatformUnderTest(shape, targetHost);
   const helpers: ChildProcess[] = [];
@@ -76,13 +76,13 @@ async function runShape(shape: PlatformShape, targetHost: string | null, load: P
     for (const r of results) pubackLatency.add(new Histogram(r.measured));
     const roles = sampler.stop();
     // The interval's events are still on their way (a server that fell behind is seconds late): count once every hop
-    // has all of them, or once nothing has arrived anywhere for five seconds, or after 30 s.
+    // has all of them, or once nothing has arrived anywhere for five seconds, or after `settleS` (30 s; 15 s quick).
     let live: LiveHops;
     let fromRows: Awaited<ReturnType<typeof eventRowHops>>;
     let arrivals: { count: number; histogram: Histogram; seen: number }[];
     let last = '';
     let still = 0;
-    const settleBy = Date.now() + 30_000;
+    const settleBy = Date.now() + settleS * 1000;
     for (;;) {
       live = await ask<LiveHops>(listener, { cmd: 'collect', from: since, to: until }, 'collected');
       fromRows = await eventRowHops(platform, tenantId, since, until);
@@ -150,7 +150,7 @@ export default async function e2eBench(args: string[], context?: ScenarioContext
   const targets: TargetCheck[] = [];
   const detail: unknown[] = [];
   for (const shape of shapes) {
-    const result = await runShape(shape, targetHost, load);
+    const result = await runShape(shape, targetHost, load, settings?.quick ? 15 : 30);
     tables.push(result.table);
     roles.push(...result.roles);
     targets.push(result.check);
