@@ -10,6 +10,9 @@ import { outcomeOf } from './retry-policy.js';
 
 /** Sent on commit by a statement-level trigger on `webhook_deliveries` (migration 009). */
 const WAKE_CHANNEL = 'webhook_deliveries_inserted';
+/** How often queued deliveries stranded by a race are looked for, and how old they must be. */
+const STRANDED_SWEEP_MS = 5000;
+const STRANDED_AGE_MS = 2000;
 
 export interface DeliveryWorkerOptions {
   secretKey: string;
@@ -95,7 +98,12 @@ export class DeliveryWorker {
 
   private async run(): Promise<void> {
     const store = createDeliveryStore(this.pool);
+    let sweptAt = 0;
     while (!this.closed) {
+      if (Date.now() - sweptAt >= STRANDED_SWEEP_MS) {
+        sweptAt = Date.now();
+        await store.promoteStranded(STRANDED_AGE_MS).catch((err: unknown) => this.log.warn({ err }, 'webhooks: cannot promote stranded deliveries'));
+      }
       const free = this.options.maxInFlight - this.inFlight;
       let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
