@@ -140,19 +140,22 @@ export default async function run(argv: string[]): Promise<void> {
     const drainPerS = drained.received / ((drained.lastAt - drainStarted) / 1000);
     receiver.send({ cmd: 'reset' });
 
-    // 3. Latency at a steady rate, role running.
+    // 3. Latency at a steady rate, role running: a batch every 10 ms, up to 4 inserts under way.
     const perBatch = Math.max(1, Math.round(rate / endpoints / 100));
     const latencyStarted = Date.now();
     let offeredEvents = 0;
+    const writing = new Set<Promise<unknown>>();
     while (Date.now() - latencyStarted < seconds * 1000) {
       const due = Math.floor(((Date.now() - latencyStarted) / 10)) * perBatch;
-      if (offeredEvents < due) {
-        await insertEvents(workerPool, events(perBatch));
+      if (offeredEvents < due && writing.size < 4) {
+        const insert = insertEvents(workerPool, events(perBatch)).finally(() => writing.delete(insert));
+        writing.add(insert);
         offeredEvents += perBatch;
       } else {
-        await new Promise((resolve) => setTimeout(resolve, 2));
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, 2)), ...writing]);
       }
     }
+    await Promise.all(writing);
     const steady = await waitForCount(receiver, offeredEvents * endpoints, 60_000);
     const latency = new Histogram(steady.latency);
 

@@ -10,6 +10,9 @@ import { outcomeOf } from './retry-policy.js';
 
 /** Sent on commit by a statement-level trigger on `webhook_deliveries` (migration 009). */
 const WAKE_CHANNEL = 'webhook_deliveries_inserted';
+/** How often queued deliveries stranded by a race are looked for, and how old they must be. */
+const STRANDED_SWEEP_MS = 5000;
+const STRANDED_AGE_MS = 2000;
 
 export interface DeliveryWorkerOptions {
   secretKey: string;
@@ -49,7 +52,9 @@ export class DeliveryWorker {
   private signalled = false;
   private inFlight = 0;
   private readonly perEndpoint = new Map<string, number>();
-  private pendingRecords: { record: AttemptRecord; webhookId: string }[] = [];
+  private pendingRecords: AttemptRecord[] = [];
+  /** Outcomes not yet written (waiting or being written): claiming pauses while the writes lag this far. */
+  private unrecorded = 0;
   private flushing: Promise<void> | null = null;
   private listener: PoolClient | null = null;
   private readonly sender: HttpSender;
@@ -95,8 +100,13 @@ export class DeliveryWorker {
 
   private async run(): Promise<void> {
     const store = createDeliveryStore(this.pool);
+    let sweptAt = 0;
     while (!this.closed) {
-      const free = this.options.maxInFlight - this.inFlight;
+      if (Date.now() - sweptAt >= STRANDED_SWEEP_MS) {
+        sweptAt = Date.now();
+        await store.promoteStranded(STRANDED_AGE_MS).catch((err: unknown) => this.log.warn({ err }, 'webhooks: cannot promote stranded deliveries'));
+      }
+      const free = this.unrecorded > 2 * this.options.maxInFlight ? 0 : this.options.maxInFlight - this.inFlight;
       let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
         try {
@@ -130,7 +140,15 @@ export class DeliveryWorker {
   private dispatch(delivery: ClaimedDelivery): void {
     this.inFlight++;
     this.perEndpoint.set(delivery.webhook_id, (this.perEndpoint.get(delivery.webhook_id) ?? 0) + 1);
-    void this.attempt(delivery).then((record) => this.recordLater(record, delivery.webhook_id));
+    void this.attempt(delivery).then((record) => {
+      // The endpoint's slot is free once it has answered; the outcome is written with the next batch.
+      this.inFlight--;
+      const left = (this.perEndpoint.get(delivery.webhook_id) ?? 1) - 1;
+      if (left > 0) this.perEndpoint.set(delivery.webhook_id, left);
+      else this.perEndpoint.delete(delivery.webhook_id);
+      this.recordLater(record);
+      this.signal();
+    });
   }
 
   private async attempt(delivery: ClaimedDelivery): Promise<AttemptRecord> {
@@ -208,9 +226,13 @@ export class DeliveryWorker {
     return signer.previous && nowMs < signer.previousUntilMs ? [signer.current, signer.previous] : [signer.current];
   }
 
-  /** Outcomes are written a batch per statement; a slot is freed once its attempt is on record. */
-  private recordLater(record: AttemptRecord, webhookId: string): void {
-    this.pendingRecords.push({ record, webhookId });
+  /**
+   * Outcomes are written a batch per statement. The next delivery of a key is promoted by that write, so
+   * order holds although the endpoint's slot was freed before it.
+   */
+  private recordLater(record: AttemptRecord): void {
+    this.pendingRecords.push(record);
+    this.unrecorded++;
     this.flushing ??= this.flush();
   }
 
@@ -219,13 +241,8 @@ export class DeliveryWorker {
     while (this.pendingRecords.length > 0) {
       const batch = this.pendingRecords;
       this.pendingRecords = [];
-      await this.writeRecords(batch.map((b) => b.record));
-      for (const { webhookId } of batch) {
-        this.inFlight--;
-        const left = (this.perEndpoint.get(webhookId) ?? 1) - 1;
-        if (left > 0) this.perEndpoint.set(webhookId, left);
-        else this.perEndpoint.delete(webhookId);
-      }
+      await this.writeRecords(batch);
+      this.unrecorded -= batch.length;
       this.signal();
     }
     this.flushing = null;
@@ -295,7 +312,7 @@ export class DeliveryWorker {
       this.closed = true;
       this.signal();
       await this.loop?.catch(() => {});
-      while (this.inFlight > 0) {
+      while (this.inFlight > 0 || this.unrecorded > 0) {
         await (this.flushing ?? new Promise((resolve) => setTimeout(resolve, 10)));
       }
       for (const timer of this.retryTimers) clearTimeout(timer);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServicePool, type Pool } from '../../services/shared/db.js';
+import { createServicePool, withTenant, type Pool } from '../../services/shared/db.js';
 import { EVENT_TYPES, type EventType, type NewEvent } from '../../services/shared/contracts/events.js';
 import { insertEvents } from '../../services/shared/outbox.js';
 import type { Platform } from '../../services/start.js';
@@ -174,6 +174,16 @@ describe('webhook delivery', () => {
     let n = 0;
     const delivered = receiver.at('/ordered').filter(() => (++n % 4) !== 2).map((r) => JSON.parse(r.body).id as string);
     expect(delivered).toEqual(rows.map((r) => r.id));
+  });
+
+  it('sends a delivery left queued behind nothing (a routing race) after a short while', async () => {
+    const hook = await createWebhook('/stranded', ['work_order.created']);
+    // What a race leaves: a queued delivery whose predecessor finished in a transaction it could not see.
+    await withTenant(db.owner, org.id, (tx) => tx.query(
+      `insert into webhook_deliveries (tenant_id, webhook_id, event_type, occurred_at, data, ordering_key, status)
+       values ($1, $2, 'ping', now(), '{}', 'work_order:stranded', 'queued')`, [org.id, hook.id]));
+    await waitFor(() => receiver.at('/stranded').length === 1, { what: 'the stranded delivery', timeoutMs: 20_000 });
+    expect((await deliveriesOf(hook.id))[0]).toMatchObject({ status: 'delivered', attempt_count: 1 });
   });
 
   it('signs with both secrets during a rotation\'s overlap, with the new one only after it', async () => {
