@@ -13,6 +13,8 @@ const EnvSchema = Type.Object({
   DATABASE_SERVICE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATABASE_SERVICE_PASSWORD: Type.Optional(Type.String()),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  /** How long a pool waits for a new connection before the request answers 503 (a server down or unreachable). */
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5_000 }),
   /** The Redis of the stream bus, leases and rate limits; unset: the in-process bus (one process holds every role). */
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   /** Prefix of every Redis key fieldops writes, so that several deployments (or test files) share one Redis. */
