@@ -8,6 +8,7 @@ import type { IngestIntake } from './intake.js';
 /** MQTT 5 reason code for a PUBACK of a payload we could not accept (3.4.2.1: 0x99 Payload format invalid). */
 const PAYLOAD_FORMAT_INVALID = 0x99;
 // CONNACK return codes of MQTT 3.1.1 (3.2.2.3).
+const IDENTIFIER_REJECTED = 2;
 const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
@@ -82,6 +83,7 @@ export class MqttIngest {
 
   async start(): Promise<number> {
     this.broker = await Aedes.createBroker({
+      maxClientsIdLength: 64, // applies to MQTT 3.1 only (default 23): a device id (36) must fit
       authenticate: (client, username, password, done) => void this.authenticate(client as SessionClient, username, password, done),
       authorizePublish: (client, packet, done) => this.authorizePublish(client as SessionClient | null, packet, done),
       authorizeSubscribe: (client, sub, done) => this.authorizeSubscribe(client as SessionClient, sub, done),
@@ -130,6 +132,9 @@ export class MqttIngest {
     }
     // username = device id: a token is only good together with the id it was issued to.
     if (!username || username.toLowerCase() !== result.device.id) return refuse(BAD_USERNAME_OR_PASSWORD, 'bad device id or token');
+    // Client id = device id: aedes keys sessions by client id, so any other id would let one device take over
+    // (or end, again and again) another device's session (docs/design.md, "Device contract").
+    if (client.id.toLowerCase() !== result.device.id) return refuse(IDENTIFIER_REJECTED, 'client id must be the device id');
     if (client.closed || client.conn.destroyed) return refuse(SERVER_UNAVAILABLE, 'connection gone'); // left while we looked
     const session = new MqttSession(client, result.device);
     client[SESSION] = session;

@@ -185,6 +185,23 @@ describe('MQTT authentication and authorization', () => {
     expect((await connectError(sut.mqttUrl, { username: other.id, password: device.token })).code).toBe(4);
   });
 
+  it('refuses a client id other than the device id (CONNACK 2); no device can end another\'s session', async () => {
+    const [mine, theirs] = [await createDevice(db.owner, org.id), await createDevice(db.owner, org.id)];
+    const own = await connectDevice(sut.mqttUrl, theirs.id, theirs.token);
+    const stillOpen = { value: true };
+    own.once('close', () => { stillOpen.value = false; });
+    for (const clientId of [theirs.id, 'some-tracker', '']) {
+      expect((await connectError(sut.mqttUrl, { username: mine.id, password: mine.token, clientId, protocolVersion: 4 })).code).toBe(2);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stillOpen.value).toBe(true);
+    expect(own.connected).toBe(true);
+    const ts = nextTs();
+    await own.publishAsync(`fieldops/${theirs.id}/gps`, Buffer.from(encodeGpsBatch({ fixes: [fix(ts)] })), { qos: 1 });
+    expect(await positionCount(theirs.id, ts)).toBe(1);
+    await own.endAsync();
+  });
+
   it('closes the connection of a device publishing to another device\'s topic, storing nothing', async () => {
     const client = await connectDevice(sut.mqttUrl, device.id, device.token);
     const gone = closed(client);

@@ -35,7 +35,7 @@ export async function connectDevice(url: string, deviceId: string, token: string
     protocolVersion: 4,
     reconnectPeriod: 0,
     connectTimeout: 5000,
-    clientId: `${deviceId.slice(0, 8)}-${Math.random().toString(16).slice(2, 10)}`,
+    clientId: deviceId, // the contract: client id = device id
     ...options,
   });
 }
