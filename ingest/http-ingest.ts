@@ -30,10 +30,12 @@ const REASON_TEXT: Record<RejectReason, string> = {
   invalid_lat: 'lat must be a number between -90 and 90',
   invalid_lon: 'lon must be a number between -180 and 180',
   invalid_ts: 'ts_ms must be a positive Unix time in milliseconds',
-  ts_in_future: 'ts_ms is more than 24 hours in the future',
+  ts_in_future: 'ts_ms is more than 10 minutes ahead of the server clock',
+  ts_too_old: 'ts_ms is older than the retention of the data',
   missing_employee_id: 'employee_id is required',
   invalid_kind: 'kind must be "in" or "out"',
   unauthorized_topic: 'not allowed',
+  packet_too_large: 'the packet is larger than allowed',
   db_rejected: 'the database refused the row',
 };
 

@@ -4,6 +4,7 @@ import type { Logger } from '../services/shared/log.js';
 import type { Batcher } from './batcher.js';
 import type { DeviceAuthenticator, DeviceRecord, DeviceSession } from './devices.js';
 import type { IngestIntake } from './intake.js';
+import { enforcePacketLimits, type PacketLimits } from './mqtt-packet-limits.js';
 
 /** MQTT 5 reason code for a PUBACK of a payload we could not accept (3.4.2.1: 0x99 Payload format invalid). */
 const PAYLOAD_FORMAT_INVALID = 0x99;
@@ -12,6 +13,7 @@ const IDENTIFIER_REJECTED = 2;
 const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
+const LISTEN_BACKLOG = 8192;
 
 type TopicKind = 'gps' | 'gps_json' | 'punch' | 'punch_json';
 
@@ -45,7 +47,13 @@ export interface MqttIngestOptions {
   batcher: Batcher;
   intake: IngestIntake;
   log: Logger;
+  /** Packet sizes (MQTT_MAX_PACKET_BYTES, CONNECT 2 KiB) enforced from each packet's length header. */
+  limits: PacketLimits;
+  /** A socket that has not sent its CONNECT this long after the TCP connect is closed (MQTT_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs: number;
   onPause(): void;
+  /** A packet over the limit ended a connection (of this device once logged in, null before). */
+  onTooLarge(device: DeviceRecord | null): void;
   /**
    * A listening socket shared with the ingest's first process (INGEST_PROCESSES, ingest/processes.ts): connections
    * are accepted from it instead of from a server of our own on `host:port`.
@@ -84,6 +92,7 @@ export class MqttIngest {
   async start(): Promise<number> {
     this.broker = await Aedes.createBroker({
       maxClientsIdLength: 64, // applies to MQTT 3.1 only (default 23): a device id (36) must fit
+      connectTimeout: this.options.connectTimeoutMs,
       authenticate: (client, username, password, done) => void this.authenticate(client as SessionClient, username, password, done),
       authorizePublish: (client, packet, done) => this.authorizePublish(client as SessionClient | null, packet, done),
       authorizeSubscribe: (client, sub, done) => this.authorizeSubscribe(client as SessionClient, sub, done),
@@ -91,25 +100,35 @@ export class MqttIngest {
     this.broker.on('clientError', (client, err) => this.options.log.debug({ err, client_id: client.id }, 'mqtt client error'));
     const shared = this.options.sharedServer;
     if (shared) {
-      const handle = this.broker.handle;
       shared.on('connection', (socket: net.Socket) => {
         socket.setNoDelay(true);
-        handle(socket);
+        this.accept(socket);
       });
       this.server = shared;
       this.port = (shared.address() as net.AddressInfo).port;
       return this.port;
     }
-    this.server = net.createServer({ noDelay: true }, this.broker.handle);
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.options.port, this.options.host, () => {
+      // A reconnect storm (every device at once after a restart or a network cut) must not overflow the
+      // accept queue: the kernel caps the backlog at net.core.somaxconn anyway.
+      this.server!.listen({ port: this.options.port, host: this.options.host, backlog: LISTEN_BACKLOG }, () => {
         this.server!.off('error', reject);
         resolve();
       });
     });
     this.port = (this.server.address() as net.AddressInfo).port;
     return this.port;
+  }
+
+  private accept(socket: net.Socket): void {
+    const client = this.broker!.handle(socket) as SessionClient;
+    enforcePacketLimits(client, this.options.limits, (cmd, bytes) => {
+      const device = client[SESSION]?.device ?? null;
+      this.options.log.debug({ device_id: device?.id, cmd, bytes }, 'mqtt packet over the size limit: connection closed');
+      this.options.onTooLarge(device);
+    });
   }
 
   /** The listening socket, to share with further ingest processes. */
@@ -155,7 +174,7 @@ export class MqttIngest {
     if (kind === undefined) {
       // MQTT 3.1.1 cannot refuse one PUBLISH: [MQTT-3.3.5-2] acknowledge it or close the connection; a device
       // writing to another device's topics is misconfigured or hostile, so it is closed (and counted).
-      this.options.intake.reportUnauthorized(session.device.id, packet.topic);
+      this.options.intake.reportUnauthorized(session.device, packet.topic);
       return done(new Error('topic not allowed for this device'));
     }
     if (this.closing) {
