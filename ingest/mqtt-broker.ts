@@ -144,9 +144,10 @@ export class MqttIngest {
     done: (error: AuthenticateError | null, success: boolean | null) => void): Promise<void> {
     const refuse = (returnCode: number, message: string) => done(Object.assign(new Error(message), { returnCode }) as AuthenticateError, false);
     if (this.closing) return refuse(SERVER_UNAVAILABLE, 'shutting down');
-    const result = await this.options.directory.authenticate(password ? password.toString('utf8') : '');
+    const result = await this.options.directory.authenticate(password ? password.toString('utf8') : '', (client.conn as net.Socket).remoteAddress ?? '');
     if (!result.ok) {
       if (result.reason === 'unavailable') return refuse(SERVER_UNAVAILABLE, 'device registry unavailable');
+      if (result.reason === 'rate_limited') return refuse(SERVER_UNAVAILABLE, 'too many failed logins from this address; retry later');
       return refuse(result.reason === 'device_disabled' ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD, 'bad device id or token');
     }
     // username = device id: a token is only good together with the id it was issued to.

@@ -22,6 +22,7 @@ export interface IngestMetrics {
   pauses: client.Counter<'transport'>;
   streamGaps: client.Counter<'stream'>;
   streamReplayed: client.Counter<'stream'>;
+  credentialQueries: client.Counter;
   sources: Set<IngestGaugeSource>;
 }
 
@@ -98,6 +99,10 @@ export function ingestMetrics(): IngestMetrics {
       name: 'fieldops_ingest_stream_gaps_total',
       help: 'Committed id ranges recorded in stream_gaps because the stream append failed',
       labelNames: ['stream'],
+    }),
+    credentialQueries: new client.Counter({
+      name: 'fieldops_ingest_credential_queries_total',
+      help: 'Database look-ups of device tokens (each serves every login that arrived meanwhile; refusals are cached briefly)',
     }),
     streamReplayed: new client.Counter({
       name: 'fieldops_ingest_stream_replayed_total',

@@ -76,7 +76,10 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
   const positionIds = new IdBlocks();
   const metrics = ingestMetrics();
 
-  const directory = new DeviceDirectory(pool, () => runtime.database.serviceClient('ingest', 'fieldops-ingest-listen'), log);
+  const directory = new DeviceDirectory(pool, () => runtime.database.serviceClient('ingest', 'fieldops-ingest-listen'), log, {
+    maxFailuresPerMinute: config.INGEST_AUTH_FAILURES_PER_MIN,
+    onLookupQuery: () => metrics.credentialQueries.inc(),
+  });
   await directory.start();
   const publisher = new StreamPublisher({
     bus: runtime.bus(), pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, positionMaxLen: config.POSITION_STREAM_MAXLEN, log, metrics,

@@ -78,7 +78,7 @@ const sorted = (o: Record<string, number>) => Object.fromEntries(Object.entries(
 export async function metricValue(httpBase: string, name: string, labels: Record<string, string>): Promise<number> {
   const text = await (await fetch(`${httpBase}/metrics`)).text();
   for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
     if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.split(' ').pop());
   }
   return 0;
