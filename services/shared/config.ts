@@ -78,6 +78,18 @@ const EnvSchema = Type.Object({
   INGEST_BATCH_MAX_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 5 }),
   /** Largest GpsBatch accepted, in fixes; larger ones are rejected as `batch_too_large`. */
   INGEST_MAX_BATCH_FIXES: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+  /**
+   * Largest MQTT packet (its remaining length) a device may send after CONNECT; a larger one ends the connection
+   * as soon as its length header is read (docs/design.md, "Device contract"). A CONNECT may be 2 KiB at most.
+   */
+  MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 1024, maximum: 268_435_455, default: 64 * 1024 }),
+  /** A socket that sends no CONNECT this long after the TCP connect is closed. */
+  MQTT_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  /**
+   * Device logins per source address and minute that may find no usable device (unknown token, disabled device)
+   * before that address gets no more look-ups until the minute is over (MQTT: CONNACK 3; HTTP and WebSocket: 429).
+   */
+  INGEST_AUTH_FAILURES_PER_MIN: Type.Integer({ minimum: 1, default: 300 }),
   /** Rows waiting for the database past which ingest stops reading from sockets. */
   INGEST_MAX_PENDING_ROWS: Type.Integer({ minimum: 100, default: 50_000 }),
   /**
