@@ -26,7 +26,8 @@ export class TrackerLoad {
   private readonly clients: MqttClient[] = [];
   private running = true;
   private loops: Promise<void>[] = [];
-  private readonly t0 = Date.now() - 5 * 60_000;
+  /** Device time of every device's fix 0; fix k is `t0 + k * 1000`. */
+  readonly t0 = Date.now() - 5 * 60_000;
 
   constructor(private readonly devices: TestDevice[], private readonly options: TrackerLoadOptions) {}
 
@@ -71,6 +72,12 @@ export class TrackerLoad {
   /** Acknowledged so far. */
   get count(): number {
     return this.acknowledged.size;
+  }
+
+  /** Stops at once, as trackers whose server went away for good: what is in flight stays unacknowledged. */
+  async halt(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.clients.map((c) => c.endAsync(true)));
   }
 
   /** Stops publishing once every fix in flight is acknowledged (so none is left unanswered), then disconnects. */
