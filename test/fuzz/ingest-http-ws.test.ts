@@ -52,7 +52,7 @@ describe(`HTTP ingest fuzz: ${FUZZ_CASES} random POST /v1/ingest/gps requests`, 
         if (/^[\t\x20-\x7e\x80-\xff]*$/.test(contentType)) headers['content-type'] = contentType;
         const query = tokenIn === 'query' ? `?token=${encodeURIComponent(token)}` : '';
         if (tokenIn === 'header' && /^[\t\x20-\x7e\x80-\xff]*$/.test(token)) headers.authorization = `Bearer ${token}`;
-        const res = await fetch(`${sut.httpBase}/v1/ingest/gps${query}`, { method: 'POST', headers, body });
+        const res = await fetch(`${sut.httpBase}/v1/ingest/gps${query}`, { method: 'POST', headers, body: new Uint8Array(body) });
         return { status: res.status, text: await res.text() };
       };
       const times = clock.take(valid.fixes);
