@@ -51,6 +51,7 @@ export class Drill {
       insideAt(k) ? this.tenant.inside : { lat: this.tenant.inside.lat + 0.01, lon: this.tenant.inside.lon + k / 100_000 };
     const load = new TrackerLoad(this.tenant.devices, { mqttUrls: this.fleet.of('ingest').map((p) => p.endpoints.mqtt!), intervalMs, where });
     await load.start();
+    this.progress(`${this.tenant.devices.length} trackers connected`);
     return load;
   }
 
@@ -59,6 +60,7 @@ export class Drill {
     const token = await sessionToken(this.db.config, this.db.owner, this.tenant.org);
     const socket = await dispatcher(this.fleet.of('realtime')[node]!.endpoints.live!, token, since);
     this.sockets.push(socket);
+    this.progress(`a dispatcher subscribed${since ? ` since ${since}` : ''}`);
     return socket;
   }
 

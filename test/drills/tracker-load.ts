@@ -1,5 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { TestDevice } from '../support/factories.js';
+import { within } from '../support/wait.js';
 import { fixKey } from './stream-tail.js';
 
 export interface TrackerLoadOptions {
@@ -37,7 +38,7 @@ export class TrackerLoad {
     const servers = this.options.mqttUrls.map((u) => new URL(u)).map((u) => ({ host: u.hostname, port: Number(u.port) }));
     for (const [i, device] of this.devices.entries()) {
       const rotated = [...servers.slice(i % servers.length), ...servers.slice(0, i % servers.length)];
-      const client = await mqtt.connectAsync({
+      const client = await within(30_000, `tracker ${i} to connect to ${JSON.stringify(rotated[0])}`, mqtt.connectAsync({
         servers: rotated,
         username: device.id,
         password: device.token,
@@ -48,7 +49,7 @@ export class TrackerLoad {
         // A tracker keeps trying after a refused CONNACK too (3, server unavailable, while the database is down).
         reconnectOnConnackError: true,
         connectTimeout: 5000,
-      });
+      }));
       client.on('error', () => {}); // refused while a server is down: mqtt.js retries by itself
       this.clients.push(client);
     }
@@ -117,3 +118,4 @@ export class TrackerLoad {
     await Promise.all(this.clients.map((c) => c.endAsync()));
   }
 }
+

@@ -5,6 +5,7 @@ import { encodeGpsBatch } from '../../ingest/proto.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createDevice, createOrg, type TestDevice } from '../support/factories.js';
 import { closed, connectDevice, startIngest, type IngestUnderTest } from '../ingest/support.js';
+import { within } from '../support/wait.js';
 import { anyPayload, anyText, CASES_PER_RUN, FixClock, FUZZ_CASES, FUZZ_TIMEOUT_MS, fuzzParameters, validFix } from './arbitraries.js';
 
 let db: TestDatabase;
@@ -41,16 +42,6 @@ function rawPublish(topic: Buffer, payload: Buffer): Buffer {
     n = Math.floor(n / 128);
   } while (n > 0);
   return Buffer.concat([Buffer.from([0x32, ...length]), body]);
-}
-
-/** Resolves when the promise does, fails after `ms` naming `what`. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function storedOf(tsList: number[]): Promise<number> {
