@@ -3,6 +3,7 @@ import { expect } from 'vitest';
 import { asTenant, createAsset, createDevice, createOrg, type TestDevice, type TestOrg } from '../support/factories.js';
 import { LiveClient } from '../realtime/live-client.js';
 import { liveUrl } from '../realtime/fixtures.js';
+import { within } from '../support/wait.js';
 
 /** A tenant of the drills: its organization, a restricted fence at (LON, LAT + offset) and trackers on assets. */
 export interface DrillTenant {
@@ -43,7 +44,7 @@ export async function signIn(apiBase: string, org: TestOrg): Promise<string> {
 /** A dispatcher on a realtime node, subscribed to positions and events (from `since` when given). */
 export async function dispatcher(liveEndpoint: string, token: string, since?: string): Promise<LiveClient> {
   const port = Number(new URL(liveEndpoint).port);
-  const client = await LiveClient.connect(liveUrl(port, token));
+  const client = await within(15_000, `a live socket on ${liveEndpoint}`, LiveClient.connect(liveUrl(port, token)));
   await client.request({ type: 'subscribe', channels: ['positions', 'events'], ...(since ? { since } : {}) });
   return client;
 }

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { expect } from 'vitest';
+import { expect, onTestFailed } from 'vitest';
 import type { RoleName } from '../../services/start.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { RoleFleet } from '../support/role-processes.js';
@@ -25,6 +25,11 @@ export class Drill {
 
   private constructor(readonly servers: DrillServers, readonly db: TestDatabase, readonly fleet: RoleFleet, readonly tenant: DrillTenant) {
     this.tail = new PositionTail(db.config);
+  }
+
+  /** Call in the test: on its failure, the processes' warnings, errors and last log lines go to stderr. */
+  reportOnFailure(): void {
+    onTestFailed(() => { process.stderr.write(`\n--- role processes ---\n${this.fleet.summary()}\n`); });
   }
 
   static async start(roles: [RoleName, number][], devices: number, env: Record<string, string> = {}): Promise<Drill> {

@@ -14,6 +14,7 @@ afterAll(async () => {
 
 describe('drill: SIGKILL a geofence worker and an ingest process under load', () => {
   it('the survivors take over within 60 s; no acknowledged fix lost, none doubled, no gap in the stream, every event once', async () => {
+    drill.reportOnFailure();
     const socket = await drill.dispatcher();
     const load = await drill.load(100);
     await waitFor(() => load.count >= 500, { what: '500 fixes acknowledged', timeoutMs: 30_000 });

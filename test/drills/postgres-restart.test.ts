@@ -18,6 +18,7 @@ const DOWN_MS = 10_000;
 
 describe('drill: PostgreSQL restarted under load', () => {
   it('stores QoS 1 retransmissions once, answers 503 in the error shape while down, and recovers by itself', async () => {
+    drill.reportOnFailure();
     const api = drill.fleet.of('api')[0]!.endpoints.api!;
     const token = await sessionToken(drill.db.config, drill.db.owner, drill.tenant.org, ['work_orders.read', 'live.read', 'events.read']);
     const list = async () => {

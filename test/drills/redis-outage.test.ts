@@ -16,6 +16,7 @@ const OUTAGE_MS = 30_000;
 
 describe('drill: Redis stopped for 30 s under load', () => {
   it('ingest keeps committing, the streams catch up, a dispatcher resumes with since: nothing lost, nothing twice', async () => {
+    drill.reportOnFailure();
     const before = await drill.dispatcher();
     const load = await drill.load(100);
     await waitFor(() => before.ofType('event').length >= 4, { what: 'the first events on the dispatcher', timeoutMs: 30_000 });

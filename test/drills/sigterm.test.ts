@@ -15,6 +15,7 @@ afterAll(async () => {
 
 describe('drill: SIGTERM to every role under load', () => {
   it('each drains and exits 0; every acknowledged fix is stored and streamed once; the API answers its requests in flight', async () => {
+    drill.reportOnFailure();
     const api = drill.fleet.of('api')[0]!.endpoints.api!;
     const token = await sessionToken(drill.db.config, drill.db.owner, drill.tenant.org, ['work_orders.read', 'work_orders.write']);
     const load = await drill.load(50);

@@ -152,4 +152,13 @@ export class RoleFleet {
   logs(): string {
     return this.processes.map((p) => p.logs()).join('\n\n');
   }
+
+  /** Each process's warnings and errors and its last lines: what a failed drill prints. */
+  summary(lastLines = 10): string {
+    return this.processes.map((p) => {
+      const [title, ...lines] = p.logs().split('\n');
+      const notable = lines.filter((l) => /"level":(40|50|60)/.test(l)).slice(-20);
+      return [title, ...notable, '…', ...lines.slice(-lastLines)].join('\n');
+    }).join('\n\n');
+  }
 }
