@@ -40,6 +40,8 @@ export class Drill {
       await fleet.start(roles);
     } catch (err) {
       await fleet.stopAll();
+      await db.drop().catch(() => {});
+      await servers.stop();
       throw err;
     }
     return new Drill(servers, db, fleet, await drillTenant(db.owner, devices));

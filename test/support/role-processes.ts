@@ -129,9 +129,12 @@ export class RoleFleet {
 
   /** Starts `count` copies of each role (all at once); returns them in the order asked. */
   async start(roles: [RoleName, number][]): Promise<RoleProcess[]> {
-    const started = await Promise.all(roles.flatMap(([role, count]) =>
+    const outcomes = await Promise.allSettled(roles.flatMap(([role, count]) =>
       Array.from({ length: count }, () => startRoleProcess(this.config, role, this.extra))));
-    this.processes.push(...started);
+    const started = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    this.processes.push(...started); // kept even when another failed, so that stopAll stops them
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
     return started;
   }
 
