@@ -20,8 +20,12 @@ describe('drill: SIGKILL a geofence worker and an ingest process under load', ()
     await waitFor(() => load.count >= 500, { what: '500 fixes acknowledged', timeoutMs: 30_000 });
     const [deadGeofence, liveGeofence] = drill.fleet.of('geofence');
     const [deadIngest] = drill.fleet.of('ingest');
-    const holders = await drill.leaseHolders();
-    expect(holders.some((h) => h?.includes(`-${deadGeofence!.pid}-`)), 'the victim held shards').toBe(true);
+    // Both workers hold shards (a worker alone at first takes them all, and gives back its surplus as the other joins).
+    const holds = (holders: (string | null)[], pid: number) => holders.some((h) => h?.includes(`-${pid}-`));
+    await waitFor(async () => {
+      const holders = await drill.leaseHolders();
+      return holds(holders, deadGeofence!.pid) && holds(holders, liveGeofence!.pid);
+    }, { what: 'both geofence workers to hold shards', timeoutMs: 30_000, intervalMs: 100 });
 
     drill.progress(`${load.count} fixes acknowledged; SIGKILL to geofence ${deadGeofence!.pid} and ingest ${deadIngest!.pid}`);
     const killedAt = Date.now();
