@@ -5,6 +5,7 @@ import { freePort } from '../support/platform.js';
 import { strictly } from '../support/streams.js';
 import { waitFor } from '../support/wait.js';
 import { startBenchServer } from '../../bench/lib/bench-env.js';
+import type { PlatformReady } from '../../bench/lib/platform-server.js';
 import { encodeGpsBatch } from '../../ingest/proto.js';
 import { decodePositions, shardKey } from '../../services/shared/contracts/stream-codec.js';
 import { connectDevice, ScratchRedis, startIngest, type IngestUnderTest } from './support.js';
@@ -50,10 +51,10 @@ function childEnv(): Record<string, string> {
 describe('the position stream after a crash', () => {
   it('appends, on the next start, fixes committed by a process killed before it could append them — in commit order', { timeout: 60_000 }, async () => {
     const device = await createDevice(db.owner, org.id);
-    const first = await startBenchServer<{ mqttPort: number }>('lib/ingest-server.ts', childEnv());
+    const first = await startBenchServer<PlatformReady>('lib/platform-server.ts', { ...childEnv(), BENCH_ROLES: 'ingest' });
     let restarted: IngestUnderTest | null = null;
     try {
-      const client = await connectDevice(`mqtt://127.0.0.1:${first.ready.mqttPort}`, device.id, device.token);
+      const client = await connectDevice(`mqtt://127.0.0.1:${first.ready.mqttPort!}`, device.id, device.token);
       const base = Date.now() - 60_000;
       redis.pause(); // the appends hang (the publisher's timeout is 5 s): the fixes are committed and acknowledged, not streamed
       for (let k = 0; k < 3; k++) {
