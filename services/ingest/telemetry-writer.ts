@@ -52,7 +52,7 @@ export interface GapMarker {
   cutKey: number;
 }
 
-export const MARKER_TTL_S = 30;
+export const MARKER_TTL_S = 15;
 
 type ReturnedRow = [id: string, deviceId: string, tsMs: string];
 
