@@ -89,7 +89,7 @@ const EnvSchema = Type.Object({
    * Device logins per source address and minute that may find no usable device (unknown token, disabled device)
    * before that address gets no more look-ups until the minute is over (MQTT: CONNACK 3; HTTP and WebSocket: 429).
    */
-  INGEST_AUTH_FAILURES_PER_MIN: Type.Integer({ minimum: 1, default: 300 }),
+  INGEST_AUTH_FAILURES_PER_MIN: Type.Integer({ minimum: 1, default: 1000 }),
   /** Rows waiting for the database past which ingest stops reading from sockets. */
   INGEST_MAX_PENDING_ROWS: Type.Integer({ minimum: 100, default: 50_000 }),
   /**
