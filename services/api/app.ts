@@ -7,10 +7,11 @@ import type { SessionTokens } from '../shared/jwt.js';
 import type { Logger } from '../shared/log.js';
 import type { Authenticator } from '../shared/principal.js';
 import type { Resolver } from '../shared/webhook-targets.js';
-import { cachingAuthenticator } from './api-key-cache.js';
+import { cachingAuthenticator } from './credential-cache.js';
 import { createFileStore } from './files/create-file-store.js';
 import type { FileStore } from './files/file-store.js';
 import { outboxMailTransport, type MailTransport } from './mail.js';
+import { loginAttempts } from './login-attempts.js';
 import { createPlanLookup } from './plan-cache.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
@@ -93,6 +94,9 @@ export async function buildApiApp(deps: ApiDeps) {
     tokens: deps.tokens,
     plans: createPlanLookup(pool),
     webhookResolver: deps.webhookResolver,
+    loginAttempts: loginAttempts({
+      redis, prefix: `${config.REDIS_PREFIX}login:`, max: config.LOGIN_ATTEMPTS_PER_MIN, windowMs: 60_000, log: deps.log,
+    }),
   });
   return app;
 }

@@ -13,6 +13,8 @@ const EnvSchema = Type.Object({
   DATABASE_SERVICE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATABASE_SERVICE_PASSWORD: Type.Optional(Type.String()),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  /** How long a pool waits for a new connection before the request answers 503 (a server down or unreachable). */
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5_000 }),
   /** The Redis of the stream bus, leases and rate limits; unset: the in-process bus (one process holds every role). */
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   /** Prefix of every Redis key fieldops writes, so that several deployments (or test files) share one Redis. */
@@ -76,6 +78,18 @@ const EnvSchema = Type.Object({
   INGEST_BATCH_MAX_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 5 }),
   /** Largest GpsBatch accepted, in fixes; larger ones are rejected as `batch_too_large`. */
   INGEST_MAX_BATCH_FIXES: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+  /**
+   * Largest MQTT packet (its remaining length) a device may send after CONNECT; a larger one ends the connection
+   * as soon as its length header is read (docs/design.md, "Device contract"). A CONNECT may be 2 KiB at most.
+   */
+  MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 1024, maximum: 268_435_455, default: 64 * 1024 }),
+  /** A socket that sends no CONNECT this long after the TCP connect is closed. */
+  MQTT_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  /**
+   * Device logins per source address and minute that may find no usable device (unknown token, disabled device)
+   * before that address gets no more look-ups until the minute is over (MQTT: CONNACK 3; HTTP and WebSocket: 429).
+   */
+  INGEST_AUTH_FAILURES_PER_MIN: Type.Integer({ minimum: 1, default: 300 }),
   /** Rows waiting for the database past which ingest stops reading from sockets. */
   INGEST_MAX_PENDING_ROWS: Type.Integer({ minimum: 100, default: 50_000 }),
   /**
@@ -90,8 +104,11 @@ const EnvSchema = Type.Object({
   REALTIME_CONFLATE_BYTES: Type.Integer({ minimum: 1024, default: 256 * 1024 }),
   /** Bytes buffered for a live socket past which it is closed (4008): events are never dropped silently. */
   REALTIME_MAX_BUFFER_BYTES: Type.Integer({ minimum: 4096, default: 4 * 1024 * 1024 }),
-  /** How often live sockets opened with an API key re-check it (a revoked key ends them, 4001). */
-  REALTIME_CREDENTIALS_RECHECK_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
+  /**
+   * How often live sockets re-check the session or API key they were opened with (a revoked key, or a
+   * session whose user was disabled, re-roled or deleted, ends them: 4001). Sessions must end within 5 s.
+   */
+  REALTIME_CREDENTIALS_RECHECK_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 2_000 }),
   /** Where browsers reach the live socket (e.g. wss://live.example.com/v1/live); default: the API host at REALTIME_PORT. */
   PUBLIC_REALTIME_URL: Type.Optional(Type.String({ pattern: '^wss?://' })),
   /** Optional map tile URL template for the live map ({z}/{x}/{y}); none by default (works offline). */

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { ServerConfig, ServiceDbRole } from './config.js';
+import { pipelines, SET_TENANT, SET_TENANT_READ_ONLY, TenantConnection } from './tenant-connection.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -9,8 +10,13 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
-export function createPool(connectionString: string, max: number, applicationName: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000 });
+/** Default of DATABASE_CONNECT_TIMEOUT_MS: a pool never waits without bound for a server that does not answer. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+export function createPool(connectionString: string, max: number, applicationName: string, connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000, connectionTimeoutMillis: connectTimeoutMs,
+  });
   // An idle client's connection dying (database restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   return pool;
@@ -18,32 +24,90 @@ export function createPool(connectionString: string, max: number, applicationNam
 
 /** A service role's pool on the server (tests and benches; the roles ask `runtime.pool`, which knows the embedded path too). */
 export function createServicePool(config: ServerConfig, role: ServiceDbRole, max = config.DATABASE_POOL_SIZE): pg.Pool {
-  return createPool(config.serviceDatabaseUrls[role], max, `fieldops-${role}`);
+  return createPool(config.serviceDatabaseUrls[role], max, `fieldops-${role}`, config.DATABASE_CONNECT_TIMEOUT_MS);
 }
 
 /**
  * Sets the tenant of the current transaction (docs/design.md, "Data and tenancy"): row-level security and the time-series
  * views see that tenant only. Bound, never concatenated; local to the transaction, so a pooled connection
- * carries nothing to its next user. Prepared once per connection, since every request runs it.
+ * carries nothing to its next user. Prepared once per connection.
  */
 export async function setTenant(db: Queryable, tenantId: string): Promise<void> {
-  await db.query({ name: 'fieldops_set_tenant', text: "select set_config('app.tenant_id', $1, true)", values: [tenantId] });
+  await db.query({ name: 'fieldops_set_tenant', text: SET_TENANT, values: [tenantId] });
 }
 
-/** Runs `work` in one transaction on one pooled connection, with the tenant set. */
-export async function withTenant<T>(pool: pg.Pool, tenantId: string, work: (db: PoolClient) => Promise<T>): Promise<T> {
-  return withTransaction(pool, async (db) => {
+/**
+ * Runs `work` in one transaction on one pooled connection, with the tenant set. On a server the
+ * `begin` and the tenant travel with the first statement (one round trip for all three).
+ */
+export function withTenant<T>(pool: pg.Pool, tenantId: string, work: (db: Queryable) => Promise<T>): Promise<T> {
+  return onTenantConnection(pool, tenantId, 'transaction', work, async (db) => {
     await setTenant(db, tenantId);
     return work(db);
   });
 }
 
+/**
+ * Runs read-only `work` on one pooled connection as the tenant. On a server each statement is its own
+ * transaction that sets the tenant and read-only in the same round trip: a one-statement read costs
+ * one round trip. Statements see what was committed when each began (as in a read-committed
+ * transaction); a write fails. Elsewhere (the embedded database), one read-only transaction.
+ */
+export function readAsTenant<T>(pool: pg.Pool, tenantId: string, work: (db: Queryable) => Promise<T>): Promise<T> {
+  return onTenantConnection(pool, tenantId, 'reads', work, async (db) => {
+    await db.query(SET_TENANT_READ_ONLY, [tenantId]);
+    return work(db);
+  });
+}
+
+async function onTenantConnection<T>(
+  pool: pg.Pool, tenantId: string, mode: 'transaction' | 'reads',
+  work: (db: Queryable) => Promise<T>, inPlainTransaction: (db: PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  if (!pipelines(client)) {
+    try {
+      return await inTransaction(client, () => inPlainTransaction(client));
+    } finally {
+      client.release();
+    }
+  }
+  const db = new TenantConnection(client, mode, tenantId);
+  let result: T;
+  try {
+    result = await work(db);
+  } catch (err) {
+    client.release(await db.finish(false));
+    throw err;
+  }
+  try {
+    await db.finish(true);
+  } catch (err) {
+    // A commit that failed leaves the connection in an unknown state: the pool drops it.
+    client.release(err instanceof Error ? err : true);
+    throw err;
+  }
+  client.release();
+  return result;
+}
+
 export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
   const db = await pool.connect();
+  // A checked-out client has no error listener (the pool's comes back on release): a connection that dies
+  // between two statements (the server restarting, the network cut) would emit an error nobody hears and
+  // end the process. Heard here, the next statement fails instead, and the client is dropped, not reused.
+  let broken: Error | undefined;
+  const onConnectionError = (err: Error) => { broken = err; };
+  db.on('error', onConnectionError);
   try {
     return await inTransaction(db, () => work(db));
+  } catch (err) {
+    // A statement or lock timeout leaves the connection sound; anything else unavailable may not have.
+    if (isDatabaseUnavailable(err) && !['57014', '55P03'].includes(pgErrorCode(err) ?? '')) broken ??= err as Error;
+    throw err;
   } finally {
-    db.release();
+    db.off('error', onConnectionError);
+    db.release(broken);
   }
 }
 
@@ -67,6 +131,26 @@ export const PgError = {
   checkViolation: '23514',
   invalidTextRepresentation: '22P02',
 } as const;
+
+/**
+ * Whether a failure says the database cannot serve now rather than that the request was wrong: a
+ * statement or lock timeout (the service roles' `statement_timeout`, migration 011), the server shutting
+ * down, starting or out of connections, or no connection at all (refused, reset, the pool's connect
+ * timeout). The API answers these 503 `unavailable`, and the client retries.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const code = pgErrorCode(err);
+  if (code && (UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08'))) return true;
+  if (code && UNREACHABLE_ERRNOS.has(code)) return true;
+  if (err instanceof AggregateError) return err.errors.some(isDatabaseUnavailable);
+  const message = err instanceof Error ? err.message : '';
+  return /timeout exceeded when trying to connect|Connection terminated|connection is closed|Client has encountered a connection error/i.test(message);
+}
+
+// query_canceled (statement_timeout), lock_not_available, idle_in_transaction_session_timeout,
+// admin/crash shutdown, cannot_connect_now, too_many_connections, insufficient_resources.
+const UNAVAILABLE_SQLSTATES = new Set(['57014', '55P03', '25P03', '57P01', '57P02', '57P03', '53300', '53000']);
+const UNREACHABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
 
 export function pgErrorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
