@@ -250,19 +250,16 @@ export class DeliveryWorker {
 
   /**
    * Retries until written or closed: a record lost here would leave the delivery to its lease (tried
-   * again later) — at least once, never lost.
+   * again later) — at least once, never lost. A retry of a statement that did commit changes nothing
+   * (only deliveries still pending at that attempt are updated).
    */
   private async writeRecords(records: AttemptRecord[]): Promise<void> {
+    let gaveUp: string[] = [];
     for (let attempt = 0; ; attempt++) {
       try {
-        await withTransaction(this.pool, async (db) => {
-          const gaveUp = await createDeliveryStore(db).complete(records);
-          if (gaveUp.length > 0) {
-            const disabled = await createDeliveryStore(db).disableLongFailing(gaveUp, this.options.disableAfterMs);
-            if (disabled) this.log.warn({ endpoints: disabled }, 'webhooks: endpoints failing for too long were disabled');
-          }
-        });
-        return;
+        // One statement outside a transaction: two round trips fewer per batch on the hot path.
+        gaveUp = await createDeliveryStore(this.pool).complete(records);
+        break;
       } catch (err) {
         if (this.closed && attempt >= 2) {
           this.log.error({ err, records: records.length }, 'webhooks: outcomes not recorded at shutdown; their leases will run out and they are attempted again');
@@ -271,6 +268,15 @@ export class DeliveryWorker {
         this.log.warn({ err }, 'webhooks: cannot record attempts; retrying');
         await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** attempt)));
       }
+    }
+    if (gaveUp.length === 0) return;
+    // Rare, and two statements (the endpoints, their tenants' events): a transaction of their own. Missed
+    // (the database away, a crash), it happens at the endpoint's next delivery that fails for good.
+    try {
+      const disabled = await withTransaction(this.pool, (db) => createDeliveryStore(db).disableLongFailing(gaveUp, this.options.disableAfterMs));
+      if (disabled) this.log.warn({ endpoints: disabled }, 'webhooks: endpoints failing for too long were disabled');
+    } catch (err) {
+      this.log.warn({ err }, 'webhooks: cannot disable long-failing endpoints now');
     }
   }
 
