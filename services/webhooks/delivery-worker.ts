@@ -81,19 +81,27 @@ export class DeliveryWorker {
   }
 
   private async listen(): Promise<void> {
+    let client: PoolClient | null = null;
     try {
-      const client = await this.pool.connect();
-      client.on('notification', () => this.signal());
-      client.on('error', (err) => {
+      client = await this.pool.connect();
+      const mine = client;
+      this.listener = mine;
+      mine.on('notification', () => this.signal());
+      mine.on('error', (err) => {
+        if (this.listener !== mine) return; // already handed back (closed, or replaced)
         this.log.warn({ err }, 'webhooks: the notice connection dropped; polling until it is back');
-        if (this.listener === client) this.listener = null;
-        client.release(err);
+        this.listener = null;
+        mine.release(err);
         if (!this.closed) setTimeout(() => void this.listen(), this.options.pollMs).unref();
       });
-      await client.query(`listen ${WAKE_CHANNEL}`);
-      this.listener = client;
+      await mine.query(`listen ${WAKE_CHANNEL}`);
     } catch (err) {
+      if (client && this.listener !== client) return; // its error handler released it and listens again
       this.log.warn({ err }, 'webhooks: cannot listen for deliveries; polling');
+      if (client) {
+        this.listener = null;
+        client.release(err as Error);
+      }
       if (!this.closed) setTimeout(() => void this.listen(), this.options.pollMs).unref();
     }
   }
