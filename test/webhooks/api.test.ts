@@ -101,6 +101,22 @@ describe('/v1/webhooks', () => {
     expect(moved.statusCode).toBe(400);
   });
 
+  it('answers malformed input with 400, never 500', async () => {
+    const hook = await createWebhook();
+    const bodies = [
+      { url: 'https://hooks.example.test/\u0000', events: ['*'] },
+      { url: 'https://hooks.example.test/', events: ['*'], description: 'nul \u0000 inside' },
+      { url: 'x'.repeat(3000), events: ['*'] },
+      { url: 'https://hooks.example.test/', events: '*' },
+      { url: 'https://hooks.example.test/', events: ['*'], colour: 'red' },
+    ];
+    for (const body of bodies) expect((await inject('POST', '/v1/webhooks', token, body)).statusCode, JSON.stringify(body).slice(0, 80)).toBe(400);
+    expect((await inject('GET', `/v1/webhooks/${hook.id}/deliveries?event=%00`, token)).statusCode).toBe(400);
+    expect((await inject('GET', `/v1/webhooks/${hook.id}/deliveries?cursor=nonsense`, token)).statusCode).toBe(400);
+    expect((await inject('POST', `/v1/webhooks/${hook.id}/rotate-secret?overlap_s=-1`, token)).statusCode).toBe(400);
+    expect((await inject('GET', '/v1/webhooks/not-a-uuid', token)).statusCode).toBe(404);
+  });
+
   it('refuses unknown event types and empty lists', async () => {
     const res = await inject('POST', '/v1/webhooks', token, { url: 'https://hooks.example.test/', events: ['work_order.exploded'] });
     expect(res.statusCode).toBe(400);
