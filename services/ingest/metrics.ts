@@ -74,8 +74,10 @@ export function ingestMetrics(): IngestMetrics {
     messages,
     rejected: new client.Counter({
       name: 'fieldops_ingest_rejected_total',
-      help: 'Messages or fixes refused, by device and reason (the device stays connected)',
-      labelNames: ['device_id', 'reason'],
+      // By reason only: a device id label would publish every tenant's device ids and grow without bound
+      // (docs/design.md, "Reliability and security"). The log line below names the device.
+      help: 'Messages or fixes refused, by reason (the device stays connected)',
+      labelNames: ['reason'],
     }),
     rowsCommitted: new client.Counter({ name: 'fieldops_ingest_rows_committed_total', help: 'Positions and punches committed (duplicates included)' }),
     duplicates: new client.Counter({ name: 'fieldops_ingest_duplicates_total', help: 'Rows already stored (same device and ts), acknowledged and not stored again' }),
@@ -107,14 +109,14 @@ export function ingestMetrics(): IngestMetrics {
 const LOG_EVERY_MS = 60_000;
 const MAX_REMEMBERED = 10_000;
 
-/** Counts refusals per device and reason, and logs each (device, reason) at most once a minute. */
+/** Counts refusals per reason, and logs each (device, reason) at most once a minute. */
 export class RejectionReporter implements RejectionSink {
   private readonly lastLogged = new Map<string, number>();
 
   constructor(private readonly log: Logger, private readonly metrics: IngestMetrics) {}
 
   reject(deviceId: string, reason: RejectReason, count = 1, detail?: Record<string, unknown>): void {
-    this.metrics.rejected.inc({ device_id: deviceId, reason }, count);
+    this.metrics.rejected.inc({ reason }, count);
     const key = `${deviceId}|${reason}`;
     const now = Date.now();
     const last = this.lastLogged.get(key);

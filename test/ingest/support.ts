@@ -64,6 +64,17 @@ export async function metricValue(httpBase: string, name: string, labels: Record
   return 0;
 }
 
+/**
+ * Refusals counted in /metrics (by reason, process-wide) since this call: `(reason) => count`. The metric
+ * carries no device label, so a test measures its own refusals as a difference.
+ */
+export async function rejectionsSince(httpBase: string): Promise<(reason: string) => Promise<number>> {
+  const read = async (reason: string) => metricValue(httpBase, 'fieldops_ingest_rejected_total', { reason });
+  const reasons = ['undecodable', 'invalid_lat', 'invalid_lon', 'ts_in_future', 'batch_too_large', 'unauthorized_topic', 'too_old', 'invalid_ts'];
+  const baseline = new Map(await Promise.all(reasons.map(async (r) => [r, await read(r)] as const)));
+  return async (reason) => (await read(reason)) - (baseline.get(reason) ?? 0);
+}
+
 /** A throwaway redis-server of our own, to stop and restart under the ingest (the shared one stays untouched). */
 export class ScratchRedis {
   private child: ChildProcess | null = null;
