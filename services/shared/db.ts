@@ -64,50 +64,52 @@ async function onTenantConnection<T>(
   pool: pg.Pool, tenantId: string, mode: 'transaction' | 'reads',
   work: (db: Queryable) => Promise<T>, inPlainTransaction: (db: PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
-  if (!pipelines(client)) {
+  return holding(pool, async (client, discard) => {
+    if (!pipelines(client)) return inTransaction(client, () => inPlainTransaction(client));
+    const db = new TenantConnection(client, mode, tenantId);
+    let result: T;
     try {
-      return await inTransaction(client, () => inPlainTransaction(client));
-    } finally {
-      client.release();
+      result = await work(db);
+    } catch (err) {
+      discard(await db.finish(false));
+      throw err;
     }
-  }
-  const db = new TenantConnection(client, mode, tenantId);
-  let result: T;
-  try {
-    result = await work(db);
-  } catch (err) {
-    client.release(await db.finish(false));
-    throw err;
-  }
-  try {
-    await db.finish(true);
-  } catch (err) {
-    // A commit that failed leaves the connection in an unknown state: the pool drops it.
-    client.release(err instanceof Error ? err : true);
-    throw err;
-  }
-  client.release();
-  return result;
+    try {
+      await db.finish(true);
+    } catch (err) {
+      // A commit that failed leaves the connection in an unknown state: the pool drops it.
+      discard(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+    return result;
+  });
 }
 
-export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
-  const db = await pool.connect();
-  // A checked-out client has no error listener (the pool's comes back on release): a connection that dies
-  // between two statements (the server restarting, the network cut) would emit an error nobody hears and
-  // end the process. Heard here, the next statement fails instead, and the client is dropped, not reused.
+export function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
+  return holding(pool, (db) => inTransaction(db, () => work(db)));
+}
+
+/**
+ * Runs `work` on a checked-out client and gives it back. A checked-out client has no error listener (the
+ * pool's comes back on release): a connection that dies between two statements (the server restarting,
+ * the network cut) would emit an error nobody hears and end the process. Heard here, the next statement
+ * fails instead, and the client is dropped, not reused — as it is when `work` calls `discard` or fails
+ * with the database unavailable.
+ */
+async function holding<T>(pool: pg.Pool, work: (client: PoolClient, discard: (reason: Error | undefined) => void) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
   let broken: Error | undefined;
   const onConnectionError = (err: Error) => { broken = err; };
-  db.on('error', onConnectionError);
+  client.on('error', onConnectionError);
   try {
-    return await inTransaction(db, () => work(db));
+    return await work(client, (reason) => { broken ??= reason; });
   } catch (err) {
     // A statement or lock timeout leaves the connection sound; anything else unavailable may not have.
     if (isDatabaseUnavailable(err) && !['57014', '55P03'].includes(pgErrorCode(err) ?? '')) broken ??= err as Error;
     throw err;
   } finally {
-    db.off('error', onConnectionError);
-    db.release(broken);
+    client.off('error', onConnectionError);
+    client.release(broken);
   }
 }
 

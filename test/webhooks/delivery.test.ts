@@ -192,6 +192,9 @@ describe('webhook delivery', () => {
       `insert into webhook_deliveries (tenant_id, webhook_id, event_type, occurred_at, data, ordering_key, status)
        values ($1, $2, 'ping', now(), '{}', 'work_order:stranded', 'queued')`, [org.id, hook.id]));
     await waitFor(() => receiver.at('/stranded').length === 1, { what: 'the stranded delivery', timeoutMs: 20_000 });
+    // The outcome is written just after the answer (in a batch), so the log shows it moments later.
+    await waitFor(async () => (await deliveriesOf(hook.id))[0]?.status === 'delivered', 'the delivery recorded as delivered');
+    expect(receiver.at('/stranded')).toHaveLength(1);
     expect((await deliveriesOf(hook.id))[0]).toMatchObject({ status: 'delivered', attempt_count: 1 });
   });
 
