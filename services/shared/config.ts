@@ -184,10 +184,10 @@ export class ConfigError extends Error {
  * secret lets them mint an admin session for any tenant), so `fieldops start` and `migrate` refuse it.
  */
 const PLACEHOLDER_SECRETS = [
-  /^change[-_ ]?me/i, /changeme/i, /replace[-_ ]?me/i, /^your[-_ ]/i, /^(secret|password|postgres|fieldops|admin|example|test|default)$/i,
+  /^change[-_ ]?me/i, /changeme/i, /replace[-_ ]?me/i, /^your[-_ ]/i, /placeholder/i, /^(secret|password|postgres|fieldops|admin|example|test|default)$/i,
   /^(.)\1*$/, // one character repeated
 ];
-const SECRET_VARIABLES = ['JWT_SECRET', 'DATABASE_SERVICE_PASSWORD', 'METRICS_TOKEN'] as const;
+const SECRET_VARIABLES = ['JWT_SECRET', 'DATABASE_SERVICE_PASSWORD', 'METRICS_TOKEN', 'WEBHOOK_SECRET_KEY'] as const;
 
 /** Throws a ConfigError naming every secret variable set to a known placeholder (docs/design.md, "Reliability and security"). */
 export function refusePlaceholderSecrets(config: Config): void {
@@ -214,9 +214,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (Boolean(parsed.S3_ACCESS_KEY_ID) !== Boolean(parsed.S3_SECRET_ACCESS_KEY)) {
     throw new ConfigError('invalid configuration: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together');
   }
-  if (parsed.WEBHOOK_SECRET_KEY && isPlaceholder(parsed.WEBHOOK_SECRET_KEY)) {
-    throw new ConfigError('invalid configuration: WEBHOOK_SECRET_KEY is a placeholder; set a long random value (e.g. openssl rand -base64 48)');
-  }
   return {
     ...parsed,
     jwtSecret: parsed.JWT_SECRET ?? persistentSecret(parsed.DATA_DIR, 'jwt.secret'),
@@ -225,11 +222,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     demo: ['1', 'true', 'yes', 'on'].includes(parsed.FIELDOPS_DEMO),
     serviceDatabaseUrls: serviceUrls(parsed),
   };
-}
-
-/** Values copied from examples rather than generated: `change-me…`, `changeme`, `placeholder`, `secret…`, `xxxx…`. */
-export function isPlaceholder(value: string): boolean {
-  return /^(change[-_ ]?me|changeme|placeholder|replace[-_ ]?me|your[-_ ]|secret|example|x{8,}|0{8,})/i.test(value.trim());
 }
 
 function pickDefined(env: NodeJS.ProcessEnv): Record<string, string> {

@@ -69,7 +69,7 @@ describe('fieldops command line', () => {
     const placeholders: Record<string, string>[] = [
       { JWT_SECRET: 'change-me-to-a-long-random-secret-of-32-chars' },
       { DATABASE_SERVICE_PASSWORD: 'change-me-service' },
-      { JWT_SECRET: 'x'.repeat(40), METRICS_TOKEN: 'changeme-changeme-changeme' },
+      { JWT_SECRET: 'x'.repeat(40), METRICS_TOKEN: 'changeme-changeme-changeme', WEBHOOK_SECRET_KEY: 'change-me-to-a-long-random-webhook-key-of-32-chars' },
     ];
     for (const env of placeholders) {
       for (const command of [['migrate'], ['start', '--role', 'api']]) {
