@@ -24,7 +24,7 @@ export class TenantConnection {
   private closed = false;
 
   constructor(private readonly client: pg.PoolClient, private readonly mode: 'transaction' | 'reads', private readonly tenantId: string) {
-    this.leading = mode === 'transaction' ? [{ text: 'begin' }, { text: SET_TENANT, values: [tenantId] }] : null;
+    this.leading = mode === 'transaction' ? [{ text: 'begin' }, { name: 'fieldops_set_tenant', text: SET_TENANT, values: [tenantId] }] : null;
   }
 
   readonly query = ((...args: unknown[]) => {
@@ -33,7 +33,7 @@ export class TenantConnection {
     const config = statementConfig(first, values, args.length);
     if (this.mode === 'reads') {
       if (!config) throw new Error('tenant reads take statements (text or config) only: cursors, streams and callbacks need a transaction');
-      return this.track(this.pipelined([{ text: SET_TENANT_READ_ONLY, values: [this.tenantId] }], config));
+      return this.track(this.pipelined([{ name: 'fieldops_read_as_tenant', text: SET_TENANT_READ_ONLY, values: [this.tenantId] }], config));
     }
     const leading = this.leading;
     this.leading = null;
