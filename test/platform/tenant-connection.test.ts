@@ -181,6 +181,27 @@ describe('withTenant', () => {
     expect(await readAsTenant(pool, tenantA.id, clientNames)).toEqual(['a1', 'a2']);
   });
 
+  it('queues begin and the tenant ahead of what it cannot send them with: a callback, a submittable', async () => {
+    const counted = await withTenant(pool, tenantA.id, (q) => new Promise<number>((resolve, reject) => {
+      q.query<{ n: number }>('select count(*)::int as n from clients', (err: Error | undefined, result: pg.QueryResult<{ n: number }>) => (err ? reject(err) : resolve(result.rows[0]!.n)));
+    }));
+    expect(counted).toBe(2);
+    const streamed = await withTenant(pool, tenantB.id, (q) => new Promise<string[]>((resolve, reject) => {
+      const names: string[] = [];
+      const query = new pg.Query<{ name: string }>('select name from clients order by name');
+      query.on('row', (row) => names.push(row.name));
+      query.on('end', () => resolve(names));
+      query.on('error', reject);
+      q.query(query);
+    }));
+    expect(streamed).toEqual(['b1']);
+    await expectClean();
+    // Reads carry the tenant with each statement, so they take statements only.
+    await expect(readAsTenant(pool, tenantA.id, async (q) => {
+      q.query('select 1', () => {});
+    })).rejects.toThrow('tenant reads take statements');
+  });
+
   it('costs nothing when the work runs no statement', async () => {
     expect(await withTenant(pool, tenantA.id, async () => 'done')).toBe('done');
     expect(roundTrips).toBe(0);
