@@ -6,10 +6,12 @@ import type { Pool } from '../shared/db.js';
 import type { SessionTokens } from '../shared/jwt.js';
 import type { Logger } from '../shared/log.js';
 import type { Authenticator } from '../shared/principal.js';
-import { cachingAuthenticator } from './api-key-cache.js';
+import type { Resolver } from '../shared/webhook-targets.js';
+import { cachingAuthenticator } from './credential-cache.js';
 import { createFileStore } from './files/create-file-store.js';
 import type { FileStore } from './files/file-store.js';
 import { outboxMailTransport, type MailTransport } from './mail.js';
+import { loginAttempts } from './login-attempts.js';
 import { createPlanLookup } from './plan-cache.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
@@ -54,6 +56,8 @@ export interface ApiDeps {
   mail?: MailTransport;
   /** Uploaded files; default: as FILE_STORAGE says (services/api/files/file-store.ts). */
   files?: FileStore;
+  /** The DNS seam of the webhook URL check (services/shared/webhook-targets.ts); default: the system resolver. */
+  webhookResolver?: Resolver;
 }
 
 export async function buildApiApp(deps: ApiDeps) {
@@ -89,6 +93,10 @@ export async function buildApiApp(deps: ApiDeps) {
     authenticator,
     tokens: deps.tokens,
     plans: createPlanLookup(pool),
+    webhookResolver: deps.webhookResolver,
+    loginAttempts: loginAttempts({
+      redis, prefix: `${config.REDIS_PREFIX}login:`, max: config.LOGIN_ATTEMPTS_PER_MIN, windowMs: 60_000, log: deps.log,
+    }),
   });
   return app;
 }

@@ -99,8 +99,12 @@ export async function listPage<Row extends object>(db: Queryable, spec: ListSpec
   const sort = cursor?.s ?? query.sort ?? spec.defaultSort;
   const descending = sort.startsWith('-');
   const field = descending ? sort.slice(1) : sort;
-  const sortExpr = spec.sortable[field];
-  if (!sortExpr) throw badRequest(`cannot sort by ${field}`, [{ path: 'sort', message: 'is not a sortable field' }]);
+  // Own keys only: a cursor or sort naming `constructor` must not find Object.prototype's.
+  const sortExpr = Object.hasOwn(spec.sortable, field) ? spec.sortable[field] : undefined;
+  if (typeof sortExpr !== 'string') {
+    if (cursor) throw invalidCursor();
+    throw badRequest(`cannot sort by ${field}`, [{ path: 'sort', message: 'is not a sortable field' }]);
+  }
 
   const filters = [...(spec.where ?? [])];
   const filterParamCount = params.values.length;
@@ -173,5 +177,7 @@ export function decodeCursor(cursor: string): CursorValue {
   } catch {
     // falls through to the 400 below
   }
-  throw badRequest('the cursor is not valid', [{ path: 'cursor', message: 'is not a cursor this API returned' }]);
+  throw invalidCursor();
 }
+
+const invalidCursor = () => badRequest('the cursor is not valid', [{ path: 'cursor', message: 'is not a cursor this API returned' }]);

@@ -1,4 +1,3 @@
-import type { SessionTokens } from '../shared/jwt.js';
 import { hasApiAccess } from '../shared/contracts/domain.js';
 import { forbidden, paymentRequired, unauthorized, type ApiError } from '../shared/contracts/errors.js';
 import type { Authenticator, Principal } from '../shared/principal.js';
@@ -13,7 +12,7 @@ export type LiveAccess =
  * Decides an upgrade the way the REST API decides a request (docs/design.md, "REST API"): a valid session or
  * API key, the `live.read` scope, and for API keys a plan with API access.
  */
-export function liveAuthorizer(authenticator: Authenticator, tokens: SessionTokens): (bearer: string) => Promise<LiveAccess> {
+export function liveAuthorizer(authenticator: Authenticator): (bearer: string) => Promise<LiveAccess> {
   return async (bearer) => {
     const principal = bearer ? await authenticator.authenticate(bearer) : null;
     if (!principal) return { ok: false, error: unauthorized('a valid token or API key is required (?token=…)') };
@@ -24,7 +23,6 @@ export function liveAuthorizer(authenticator: Authenticator, tokens: SessionToke
       return { ok: false, error: forbidden(`the ${LIVE_SCOPE} scope is required`) };
     }
     // A session's socket ends when its token does; an API key lives until revoked.
-    const expiresAtMs = principal.kind === 'user' ? tokens.verify(bearer).exp * 1000 : null;
-    return { ok: true, principal, expiresAtMs };
+    return { ok: true, principal, expiresAtMs: principal.expiresAtMs ?? null };
   };
 }

@@ -6,7 +6,7 @@ import type { EventReplay } from './event-replay.js';
 import { messageOfEntry } from './event-replay.js';
 import { BadRequest, CloseCode, CloseReason, errorMessage, parseClientRequest, type ClientRequest } from './live-protocol.js';
 import type { LiveSocket } from './live-socket.js';
-import type { ApiKeySockets } from './api-key-sockets.js';
+import type { CredentialSockets } from './credential-sockets.js';
 import type { LiveMetrics } from './metrics.js';
 import type { LiveSink, LiveStreamReader } from './stream-reader.js';
 import { TenantFanout, type FanoutLimits } from './tenant-fanout.js';
@@ -21,7 +21,7 @@ export interface LiveHubOptions {
   /** How often buffers are checked for conflation and the hard bound. */
   sweepMs?: number;
   /** Sockets opened with an API key, re-checked while open. */
-  apiKeySockets?: ApiKeySockets;
+  credentialSockets?: CredentialSockets;
 }
 
 const textDecoder = new TextDecoder();
@@ -77,7 +77,7 @@ export class LiveHub implements LiveSink {
     this.fanoutOf(socket).add(socket);
     this.socketCount++;
     this.options.metrics.sockets.inc();
-    if (socket.apiKey !== null) this.options.apiKeySockets?.add(socket, socket.apiKey);
+    if (socket.credential) this.options.credentialSockets?.add(socket, socket.credential);
     if (socket.expiresAtMs !== null) {
       const remainingMs = Math.max(0, socket.expiresAtMs - Date.now());
       socket.expiryTimer = setTimeout(() => socket.ws?.end(CloseCode.tokenExpired, CloseReason.tokenExpired), remainingMs);
@@ -90,7 +90,7 @@ export class LiveHub implements LiveSink {
     socket.closed = true;
     socket.ws = null;
     if (socket.expiryTimer) clearTimeout(socket.expiryTimer);
-    if (socket.apiKey !== null) this.options.apiKeySockets?.remove(socket, socket.apiKey);
+    if (socket.credential) this.options.credentialSockets?.remove(socket, socket.credential);
     this.fanoutOf(socket).remove(socket);
     this.socketCount--;
     this.options.metrics.sockets.dec();
@@ -227,7 +227,7 @@ export class LiveHub implements LiveSink {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.sweepTimer);
-    this.options.apiKeySockets?.close();
+    this.options.credentialSockets?.close();
     for (const { fanout } of [...this.tenants.values()]) {
       for (const socket of [...fanout.sockets]) socket.ws?.end(CloseCode.goingAway, CloseReason.goingAway);
     }

@@ -5,6 +5,7 @@ import type { LiveHub } from './live-hub.js';
 import { newLiveSocket, type LiveSocket } from './live-socket.js';
 import { internalError, unavailable, type ApiError } from '../shared/contracts/errors.js';
 import { bearerToken, sendError } from '../shared/uws-http.js';
+import { isDatabaseUnavailable } from '../shared/db.js';
 
 export interface LiveRouteOptions {
   hub: LiveHub;
@@ -45,7 +46,7 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
           access = await options.authorize(bearer);
         } catch (err) {
           log.error({ err }, 'live upgrade: authentication failed');
-          if (!aborted) refuse(res, internalError());
+          if (!aborted) refuse(res, isDatabaseUnavailable(err) ? unavailable('the database is unavailable; retry shortly') : internalError());
           return;
         }
         if (aborted) return;
@@ -63,7 +64,7 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
           if (!aborted) refuse(res, unavailable('server shutting down'));
           return;
         }
-        const socket = newLiveSocket(tenantId, userId, access.expiresAtMs, access.principal.kind === 'api_key' ? bearer : null);
+        const socket = newLiveSocket(tenantId, userId, access.expiresAtMs, bearer);
         res.cork(() => res.upgrade(socket, key, protocol, extensions, context));
       })().catch((err: unknown) => log.error({ err }, 'live upgrade failed'));
     },

@@ -22,8 +22,8 @@ export interface LiveSocket {
   readonly userId: string;
   /** When the session token ends (null for API keys): the socket ends with it. */
   readonly expiresAtMs: number | null;
-  /** The API key the socket was opened with (re-checked while it is open), null for a session. */
-  readonly apiKey: string | null;
+  /** The session token or API key the socket was opened with, re-checked while it is open. */
+  readonly credential: string;
   ws: WebSocket<LiveSocket> | null;
   closed: boolean;
   positions: PositionFilter | null;
@@ -42,12 +42,12 @@ export interface LiveSocket {
   expiryTimer: NodeJS.Timeout | null;
 }
 
-export function newLiveSocket(tenantId: string, userId: string, expiresAtMs: number | null, apiKey: string | null = null): LiveSocket {
+export function newLiveSocket(tenantId: string, userId: string, expiresAtMs: number | null, credential = ''): LiveSocket {
   return {
     tenantId,
     userId,
     expiresAtMs,
-    apiKey,
+    credential,
     ws: null,
     closed: false,
     positions: null,

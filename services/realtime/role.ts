@@ -3,7 +3,7 @@ import { sessionTokens } from '../shared/jwt.js';
 import type { RoleStarter } from '../shared/runtime.js';
 import { eventReplay } from './event-replay.js';
 import { liveAuthorizer } from './live-auth.js';
-import { ApiKeySockets } from './api-key-sockets.js';
+import { CredentialSockets } from './credential-sockets.js';
 import { LiveHub } from './live-hub.js';
 import { registerLiveRoute } from './live-route.js';
 import { liveMetrics } from './metrics.js';
@@ -29,10 +29,10 @@ export const startRole: RoleStarter = async (runtime) => {
     streams: runtime.streams,
     log,
   });
-  const authorize = liveAuthorizer(createAuthenticator(runtime.pool('api'), tokens), tokens);
-  const apiKeySockets = new ApiKeySockets(async (apiKey) => (await authorize(apiKey)).ok, log, config.REALTIME_CREDENTIALS_RECHECK_MS);
+  const authorize = liveAuthorizer(createAuthenticator(runtime.pool('api'), tokens));
+  const credentialSockets = new CredentialSockets(async (credential) => (await authorize(credential)).ok, log, config.REALTIME_CREDENTIALS_RECHECK_MS);
   const hub = new LiveHub({
-    apiKeySockets,
+    credentialSockets,
     app: server.app,
     reader,
     replay: eventReplay({ bus: runtime.bus(), streams: runtime.streams, pool: runtime.pool('api') }),

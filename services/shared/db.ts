@@ -10,8 +10,13 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
-export function createPool(connectionString: string, max: number, applicationName: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000 });
+/** Default of DATABASE_CONNECT_TIMEOUT_MS: a pool never waits without bound for a server that does not answer. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+export function createPool(connectionString: string, max: number, applicationName: string, connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000, connectionTimeoutMillis: connectTimeoutMs,
+  });
   // An idle client's connection dying (database restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   return pool;
@@ -19,7 +24,7 @@ export function createPool(connectionString: string, max: number, applicationNam
 
 /** A service role's pool on the server (tests and benches; the roles ask `runtime.pool`, which knows the embedded path too). */
 export function createServicePool(config: ServerConfig, role: ServiceDbRole, max = config.DATABASE_POOL_SIZE): pg.Pool {
-  return createPool(config.serviceDatabaseUrls[role], max, `fieldops-${role}`);
+  return createPool(config.serviceDatabaseUrls[role], max, `fieldops-${role}`, config.DATABASE_CONNECT_TIMEOUT_MS);
 }
 
 /**
@@ -88,10 +93,21 @@ async function onTenantConnection<T>(
 
 export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
   const db = await pool.connect();
+  // A checked-out client has no error listener (the pool's comes back on release): a connection that dies
+  // between two statements (the server restarting, the network cut) would emit an error nobody hears and
+  // end the process. Heard here, the next statement fails instead, and the client is dropped, not reused.
+  let broken: Error | undefined;
+  const onConnectionError = (err: Error) => { broken = err; };
+  db.on('error', onConnectionError);
   try {
     return await inTransaction(db, () => work(db));
+  } catch (err) {
+    // A statement or lock timeout leaves the connection sound; anything else unavailable may not have.
+    if (isDatabaseUnavailable(err) && !['57014', '55P03'].includes(pgErrorCode(err) ?? '')) broken ??= err as Error;
+    throw err;
   } finally {
-    db.release();
+    db.off('error', onConnectionError);
+    db.release(broken);
   }
 }
 
@@ -115,6 +131,26 @@ export const PgError = {
   checkViolation: '23514',
   invalidTextRepresentation: '22P02',
 } as const;
+
+/**
+ * Whether a failure says the database cannot serve now rather than that the request was wrong: a
+ * statement or lock timeout (the service roles' `statement_timeout`, migration 011), the server shutting
+ * down, starting or out of connections, or no connection at all (refused, reset, the pool's connect
+ * timeout). The API answers these 503 `unavailable`, and the client retries.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const code = pgErrorCode(err);
+  if (code && (UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08'))) return true;
+  if (code && UNREACHABLE_ERRNOS.has(code)) return true;
+  if (err instanceof AggregateError) return err.errors.some(isDatabaseUnavailable);
+  const message = err instanceof Error ? err.message : '';
+  return /timeout exceeded when trying to connect|Connection terminated|connection is closed|Client has encountered a connection error/i.test(message);
+}
+
+// query_canceled (statement_timeout), lock_not_available, idle_in_transaction_session_timeout,
+// admin/crash shutdown, cannot_connect_now, too_many_connections, insufficient_resources.
+const UNAVAILABLE_SQLSTATES = new Set(['57014', '55P03', '25P03', '57P01', '57P02', '57P03', '53300', '53000']);
+const UNREACHABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
 
 export function pgErrorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;

@@ -6,6 +6,11 @@ export interface SessionClaims {
   tid: string;
   role: string;
   scopes: string[];
+  /**
+   * The user's session epoch when the token was signed (migration 011): a token is accepted only while
+   * the user still has it. Tokens signed before epochs existed carry none and count as 0.
+   */
+  sv?: number;
 }
 
 export interface SessionTokens {

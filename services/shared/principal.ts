@@ -16,6 +16,8 @@ export interface Principal {
   /** Known for API keys (their use is plan-gated); sessions load it when a route needs it. */
   plan?: Plan;
   addons?: string[];
+  /** When a session's token expires (ms since the epoch); API keys have none. */
+  expiresAtMs?: number;
 }
 
 export interface Authenticator {
@@ -27,26 +29,52 @@ export function createAuthenticator(pool: Pool, tokens: SessionTokens): Authenti
   return {
     async authenticate(bearer) {
       if (isApiKey(bearer)) return authenticateApiKey(pool, bearer);
+      let claims: ReturnType<SessionTokens['verify']>;
       try {
-        const claims = tokens.verify(bearer);
-        return { kind: 'user', tenantId: claims.tid, userId: claims.sub, role: claims.role, scopes: claims.scopes };
+        claims = tokens.verify(bearer);
       } catch {
         return null;
       }
+      if (!(await sessionStillValid(pool, claims.tid, claims.sub, claims.sv ?? 0))) return null;
+      return {
+        kind: 'user', tenantId: claims.tid, userId: claims.sub, role: claims.role, scopes: claims.scopes, expiresAtMs: claims.exp * 1000,
+      };
     },
   };
 }
+
+/**
+ * Sessions follow their user (docs/design.md, "Reliability and security"): a signed, unexpired token is
+ * accepted only while its user exists, is enabled and still has the session epoch the token was signed
+ * in — a new role or password, or disabling, bumps it. Callers cache the answer briefly (a second in
+ * the API, the re-check interval on live sockets), which bounds how long a revoked session lasts.
+ */
+async function sessionStillValid(pool: Pool, tenantId: string, userId: string, epoch: number): Promise<boolean> {
+  if (!UUID.test(userId) || !UUID.test(tenantId)) return false;
+  return withTenant(pool, tenantId, async (db) => {
+    const { rows } = await db.query<{ session_epoch: number }>({
+      name: 'fieldops_session_epoch',
+      text: 'select session_epoch from users where id = $1 and disabled_at is null',
+      values: [userId],
+    });
+    return rows[0]?.session_epoch === epoch;
+  });
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 async function authenticateApiKey(pool: Pool, key: string): Promise<Principal | null> {
   const tenantId = apiKeyTenant(key);
   if (!tenantId) return null;
   return withTenant(pool, tenantId, async (db) => {
+    // A key's scopes are its own within its owner's current role's: demoting the owner narrows the key.
     const { rows } = await db.query<{ id: string; user_id: string; scopes: string[]; plan: Plan; addons: string[]; stale: boolean }>(
-      `select k.id, k.user_id, k.scopes, o.plan, o.addons,
+      `select k.id, k.user_id, array(select s from unnest(k.scopes) s where s = any (r.scopes)) as scopes, o.plan, o.addons,
               (k.last_used_at is null or k.last_used_at < now() - interval '1 minute') as stale
          from api_keys k
          join organizations o on o.id = k.tenant_id
          join users u on u.id = k.user_id and u.disabled_at is null
+         join roles r on r.name = u.role
         where k.key_hash = $1 and k.revoked_at is null`,
       [sha256(key)],
     );

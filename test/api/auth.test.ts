@@ -108,6 +108,41 @@ describe('POST /v1/auth/token', () => {
   });
 });
 
+describe('organization ids and failed sign-ins', () => {
+  const signIn = (target: TestOrg, organization_id: string, password: string) => api.sut.inject({
+    method: 'POST', url: '/v1/auth/token', payload: { email: target.adminEmail, password, organization_id },
+  });
+
+  it('signs in with any letter case of the id and gives a token for the canonical id', async () => {
+    const target = await createOrg(db.owner);
+    const res = await signIn(target, target.id.toUpperCase(), target.adminPassword);
+    expect(res.statusCode).toBe(200);
+    const token = res.json().data.token as string;
+    expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).tid).toBe(target.id);
+    expect((await me(bearer(token))).json().data.tenant_id).toBe(target.id);
+    for (const spelling of [`urn:uuid:${target.id}`, `{${target.id}}`, target.id.replaceAll('-', '')]) {
+      expect((await signIn(target, spelling, target.adminPassword)).statusCode, spelling).toBe(400);
+    }
+  });
+
+  it('counts failed sign-ins per canonical organization, whatever spelling each attempt uses', async () => {
+    const target = await createOrg(db.owner);
+    const spellings = [target.id, target.id.toUpperCase(), `${target.id.slice(0, 8).toUpperCase()}${target.id.slice(8)}`, target.id.replace(/[a-f]/, (c) => c.toUpperCase())];
+    for (let i = 0; i < LOGIN_ATTEMPTS; i++) expect((await signIn(target, spellings[i % spellings.length]!, `guess-${i}`)).statusCode).toBe(401);
+    for (const spelling of spellings) expect((await signIn(target, spelling, `guess-again`)).statusCode, spelling).toBe(429);
+  });
+
+  it('lets no more than the limit of a concurrent burst reach the password check', async () => {
+    const target = await createOrg(db.owner);
+    const burst = await Promise.all(Array.from({ length: 24 }, (_, i) => signIn(target, i % 2 ? target.id : target.id.toUpperCase(), `burst-${i}`)));
+    const statuses = burst.map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(LOGIN_ATTEMPTS);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(24 - LOGIN_ATTEMPTS);
+    // The right password is refused too until the window ends: the guesses were counted.
+    expect((await signIn(target, target.id, target.adminPassword)).statusCode).toBe(429);
+  });
+});
+
 describe('bearer tokens', () => {
   it('rejects a missing or non-bearer Authorization header with 401', async () => {
     const headerSets: Record<string, string>[] = [{}, { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }, { authorization: 'Bearer' }];

@@ -176,6 +176,45 @@ export async function extensionFunctionsExecutable(db: Queryable): Promise<strin
   return found.map((r) => r.what);
 }
 
+/** The timeouts every service role must carry in this database (migration 011), in milliseconds at most. */
+const ROLE_TIMEOUT_BOUNDS_MS: Record<string, Record<string, number>> = {
+  [SERVICE_DB_ROLES.api]: { statement_timeout: 10_000, idle_in_transaction_session_timeout: 60_000 },
+  [SERVICE_DB_ROLES.ingest]: { statement_timeout: 120_000, idle_in_transaction_session_timeout: 300_000 },
+  [SERVICE_DB_ROLES.worker]: { statement_timeout: 300_000, idle_in_transaction_session_timeout: 300_000 },
+};
+
+/**
+ * Service roles without a statement or idle-in-transaction timeout in this database (set per database
+ * or for the role), or with one of 0 or above its bound: one tenant's heavy query must not hold a
+ * connection for long.
+ */
+export async function serviceRolesWithoutTimeouts(db: Queryable): Promise<string[]> {
+  const found = await rows<{ role: string; name: string; value: string }>(db, `
+    select r.rolname as role, split_part(c, '=', 1) as name, split_part(c, '=', 2) as value
+      from pg_roles r
+      join pg_db_role_setting s on s.setrole = r.oid and s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+     cross join unnest(s.setconfig) c
+     where r.rolname = any ($1)
+     order by s.setdatabase = 0`, [SERVICE_ROLES]);
+  const violations: string[] = [];
+  for (const [role, bounds] of Object.entries(ROLE_TIMEOUT_BOUNDS_MS)) {
+    for (const [name, maxMs] of Object.entries(bounds)) {
+      // The database's own setting wins over the role-wide one, as at login.
+      const value = found.find((f) => f.role === role && f.name === name)?.value;
+      const ms = value === undefined ? null : durationMs(value);
+      if (ms === null || ms <= 0 || ms > maxMs) violations.push(`${role} ${name} = ${value ?? 'unset'}`);
+    }
+  }
+  return violations;
+}
+
+const UNIT_MS: Record<string, number> = { '': 1, ms: 1, s: 1000, min: 60_000, h: 3_600_000 };
+
+function durationMs(value: string): number | null {
+  const match = /^(\d+)\s*(ms|s|min|h)?$/.exec(value.trim());
+  return match ? Number(match[1]) * UNIT_MS[match[2] ?? '']! : null;
+}
+
 /** Every check above, by name: `expect(await violations(db)).toEqual({})` names what broke. */
 export async function invariantViolations(db: Queryable): Promise<Record<string, string[]>> {
   const checks = {
@@ -185,6 +224,7 @@ export async function invariantViolations(db: Queryable): Promise<Record<string,
     servicePrivilegesOnTimeSeriesStorage,
     apiReadableWithoutTenantFilter,
     openSecurityDefinerFunctions,
+    serviceRolesWithoutTimeouts,
   };
   const result: Record<string, string[]> = {};
   for (const [name, check] of Object.entries(checks)) {

@@ -40,7 +40,7 @@ export const rateLimitPlugin = fp<RateLimitOptions>(
       skipOnError: true,
       keyGenerator: (request) => {
         const principal = principalOf(request);
-        return principal ? `tenant:${principal.tenantId}` : `ip:${request.ip}`;
+        return principal ? `tenant:${principal.tenantId.toLowerCase()}` : `ip:${request.ip}`;
       },
       allowList: (request) => {
         const principal = principalOf(request);

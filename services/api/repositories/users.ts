@@ -26,6 +26,7 @@ export interface LoginCandidate {
   disabled: boolean;
   scopes: string[];
   token_ttl_s: number;
+  session_epoch: number;
 }
 
 export interface UserFilters {
@@ -104,7 +105,7 @@ export function createUserRepository(db: Queryable) {
 
     async findForLogin(email: string): Promise<LoginCandidate | null> {
       const { rows } = await db.query<LoginCandidate>(
-        `select u.id, u.role, u.password_hash, u.disabled_at is not null as disabled, r.scopes, o.token_ttl_s
+        `select u.id, u.role, u.password_hash, u.disabled_at is not null as disabled, r.scopes, o.token_ttl_s, u.session_epoch
            from users u
            join roles r on r.name = u.role
            join organizations o on o.id = u.tenant_id

@@ -1,15 +1,19 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Config } from '../../shared/config.js';
 import type { SessionTokens } from '../../shared/jwt.js';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from '../../shared/secrets.js';
 import { rateLimited, unauthorized } from '../../shared/contracts/errors.js';
+import type { LoginAttempts } from '../login-attempts.js';
 import { createUserRepository } from '../repositories/users.js';
-import { dataOf, Timestamp, Uuid } from '../schemas.js';
+import { dataOf, Timestamp } from '../schemas.js';
 
 const TokenRequest = Type.Object({
   email: Type.String({ minLength: 3, maxLength: 320 }),
   password: Type.String({ minLength: 1, maxLength: 1024 }),
-  organization_id: Uuid({ description: 'The organization (tenant) to sign in to' }),
+  // Any letter case; no `urn:uuid:` or braces, which `format: uuid` would let through.
+  organization_id: Type.String({
+    format: 'uuid', pattern: '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$',
+    description: 'The organization (tenant) to sign in to; the token carries its canonical (lowercase) spelling',
+  }),
 }, { additionalProperties: false });
 
 const TokenResponse = dataOf(Type.Object({
@@ -18,19 +22,7 @@ const TokenResponse = dataOf(Type.Object({
   expires_at: Timestamp(),
 }));
 
-export const authRoutes: FastifyPluginAsyncTypebox<{ config: Config; tokens: SessionTokens }> = async (app, { config, tokens }) => {
-  // Failed attempts only, per email and organization, shared by every API process: guessing a password
-  // costs a minute per few tries, while an integration that signs in often is never locked out.
-  const failedLogins = app.createRateLimit({
-    max: config.LOGIN_ATTEMPTS_PER_MIN,
-    timeWindow: 60_000,
-    allowList: [],
-    keyGenerator: (request) => {
-      const body = request.body as { email: string; organization_id: string };
-      return `login:${body.organization_id}:${body.email.toLowerCase()}`;
-    },
-  });
-
+export const authRoutes: FastifyPluginAsyncTypebox<{ tokens: SessionTokens; attempts: LoginAttempts }> = async (app, { tokens, attempts }) => {
   app.post('/auth/token', {
     schema: {
       tags: ['auth'],
@@ -40,21 +32,25 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ config: Config; tokens: Ses
     },
     config: { public: true },
   }, async (request, reply) => {
-    const attempts = await failedLogins(request, { increment: false });
-    if (!attempts.isAllowed && attempts.remaining === 0) {
-      reply.header('retry-after', attempts.ttlInSeconds);
-      throw rateLimited(`too many failed sign-ins for this email; retry in ${attempts.ttlInSeconds} s`);
+    const { email, password } = request.body;
+    // One spelling per organization (docs/design.md, "Sign-in"): the token, the tenant's rate limit and
+    // this count all use the canonical id, so case variants of a UUID are not fresh guesses.
+    const tenantId = request.body.organization_id.toLowerCase();
+    // Failed attempts only, per email and organization, shared by every API process: guessing a password
+    // costs a minute per few tries, while an integration that signs in often is never locked out.
+    const attemptKey = `${tenantId}:${email.toLowerCase()}`;
+    const claim = await attempts.claim(attemptKey);
+    if (!claim.allowed) {
+      reply.header('retry-after', claim.retryAfterS);
+      throw rateLimited(`too many failed sign-ins for this email; retry in ${claim.retryAfterS} s`);
     }
-    const { email, password, organization_id: tenantId } = request.body;
     const candidate = await app.withTenant(tenantId, (db) => createUserRepository(db).findForLogin(email));
     // The hash is checked even for unknown emails, so the answer's timing does not tell which exist.
     const passwordOk = await verifyPassword(password, candidate?.password_hash ?? DUMMY_PASSWORD_HASH);
-    if (!candidate || !passwordOk || candidate.disabled) {
-      await failedLogins(request);
-      throw unauthorized('wrong email, password or organization');
-    }
+    if (!candidate || !passwordOk || candidate.disabled) throw unauthorized('wrong email, password or organization');
+    await attempts.release(attemptKey);
     const { token, expiresAt } = tokens.sign(
-      { sub: candidate.id, tid: tenantId, role: candidate.role, scopes: candidate.scopes },
+      { sub: candidate.id, tid: tenantId, role: candidate.role, scopes: candidate.scopes, sv: candidate.session_epoch },
       candidate.token_ttl_s,
     );
     return { data: { token, token_type: 'Bearer' as const, expires_at: expiresAt } };

@@ -30,7 +30,7 @@ const NewUser = Type.Object({
 const UserChanges = Type.Object({
   name: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
   role: Type.Optional(Role),
-  disabled: Type.Optional(Type.Boolean({ description: 'A disabled user cannot sign in and their API keys stop working' })),
+  disabled: Type.Optional(Type.Boolean({ description: 'A disabled user cannot sign in; their sessions and API keys stop working' })),
   password: Type.Optional(Password),
 }, { additionalProperties: false, minProperties: 1 });
 
@@ -84,8 +84,9 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!user) throw notFound('user');
       return { data: user };
     });
-    // A disabled user's API keys stop working.
-    if (changes.disabled) app.credentialsChanged();
+    // A disabled user's sessions and API keys stop working; a new role or password ends their sessions
+    // (the database bumps their session epoch) and narrows their keys.
+    if (changes.disabled !== undefined || changes.role !== undefined || passwordHash !== undefined) app.credentialsChanged();
     return reply;
   });
 
