@@ -64,52 +64,46 @@ async function onTenantConnection<T>(
   pool: pg.Pool, tenantId: string, mode: 'transaction' | 'reads',
   work: (db: Queryable) => Promise<T>, inPlainTransaction: (db: PoolClient) => Promise<T>,
 ): Promise<T> {
-  return holding(pool, async (client, discard) => {
+  return holdConnection(pool, async (client, drop) => {
     if (!pipelines(client)) return inTransaction(client, () => inPlainTransaction(client));
     const db = new TenantConnection(client, mode, tenantId);
-    let result: T;
     try {
-      result = await work(db);
+      const result = await work(db);
+      await db.commit();
+      return result;
     } catch (err) {
-      discard(await db.finish(false));
+      // A transaction that could not be rolled back must not be handed to the pool's next user.
+      if (!(await db.rollback())) drop(err);
       throw err;
     }
-    try {
-      await db.finish(true);
-    } catch (err) {
-      // A commit that failed leaves the connection in an unknown state: the pool drops it.
-      discard(err instanceof Error ? err : new Error(String(err)));
-      throw err;
-    }
-    return result;
   });
 }
 
 export function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
-  return holding(pool, (db) => inTransaction(db, () => work(db)));
+  return holdConnection(pool, (db) => inTransaction(db, () => work(db)));
 }
 
 /**
- * Runs `work` on a checked-out client and gives it back. A checked-out client has no error listener (the
- * pool's comes back on release): a connection that dies between two statements (the server restarting,
- * the network cut) would emit an error nobody hears and end the process. Heard here, the next statement
- * fails instead, and the client is dropped, not reused — as it is when `work` calls `discard` or fails
- * with the database unavailable.
+ * Holds a pooled connection for `use`, then releases it — or drops it when it may be unsound: it broke
+ * while held, `use` failed for want of the database (but for a statement or lock timeout, which leaves
+ * the connection sound), or `use` called `drop`.
  */
-async function holding<T>(pool: pg.Pool, work: (client: PoolClient, discard: (reason: Error | undefined) => void) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+async function holdConnection<T>(pool: pg.Pool, use: (db: PoolClient, drop: (reason: unknown) => void) => Promise<T>): Promise<T> {
+  const db = await pool.connect();
+  // A checked-out client has no error listener (the pool's comes back on release): a connection that dies
+  // between two statements (the server restarting, the network cut) would emit an error nobody hears and
+  // end the process. Heard here, the next statement fails instead, and the client is dropped, not reused.
   let broken: Error | undefined;
-  const onConnectionError = (err: Error) => { broken = err; };
-  client.on('error', onConnectionError);
+  const drop = (reason: unknown) => { broken ??= reason instanceof Error ? reason : new Error(String(reason)); };
+  db.on('error', drop);
   try {
-    return await work(client, (reason) => { broken ??= reason; });
+    return await use(db, drop);
   } catch (err) {
-    // A statement or lock timeout leaves the connection sound; anything else unavailable may not have.
-    if (isDatabaseUnavailable(err) && !['57014', '55P03'].includes(pgErrorCode(err) ?? '')) broken ??= err as Error;
+    if (isDatabaseUnavailable(err) && !['57014', '55P03'].includes(pgErrorCode(err) ?? '')) drop(err);
     throw err;
   } finally {
-    client.off('error', onConnectionError);
-    client.release(broken);
+    db.off('error', drop);
+    db.release(broken);
   }
 }
 
