@@ -6,6 +6,7 @@ import { sealedBox, type SealedBox } from '../shared/sealed-box.js';
 import { checkTarget, parseAllowList, systemResolver, type AllowList, type Resolver } from '../shared/webhook-targets.js';
 import { createDeliveryStore, type AttemptRecord, type ClaimedDelivery } from './delivery-store.js';
 import { createHttpSender, type HttpSender, type SendResult } from './http-sender.js';
+import { webhookMetrics, type WebhookMetrics } from './metrics.js';
 import { outcomeOf } from './retry-policy.js';
 
 /** Sent on commit by a statement-level trigger on `webhook_deliveries` (migration 009). */
@@ -64,7 +65,7 @@ export class DeliveryWorker {
   private readonly signers = new Map<string, Signer>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly leaseMs: number;
-  readonly stats = { attempts: 0, delivered: 0, failed: 0, retried: 0 };
+  private readonly metrics: WebhookMetrics = webhookMetrics();
 
   constructor(private readonly pool: Pool, private readonly log: Logger, private readonly options: DeliveryWorkerOptions) {
     this.sender = createHttpSender();
@@ -147,10 +148,12 @@ export class DeliveryWorker {
 
   private dispatch(delivery: ClaimedDelivery): void {
     this.inFlight++;
+    this.metrics.inFlight.inc();
     this.perEndpoint.set(delivery.webhook_id, (this.perEndpoint.get(delivery.webhook_id) ?? 0) + 1);
     void this.attempt(delivery).then((record) => {
       // The endpoint's slot is free once it has answered; the outcome is written with the next batch.
       this.inFlight--;
+      this.metrics.inFlight.dec();
       const left = (this.perEndpoint.get(delivery.webhook_id) ?? 1) - 1;
       if (left > 0) this.perEndpoint.set(delivery.webhook_id, left);
       else this.perEndpoint.delete(delivery.webhook_id);
@@ -169,13 +172,9 @@ export class DeliveryWorker {
       result = { statusCode: null, excerpt: null, retryAfterS: null, error: 'internal error', durationMs: Date.now() - startedAt.getTime() };
     }
     const outcome = outcomeOf(result, delivery.round_attempts, this.options.retryDelaysMs);
-    this.stats.attempts++;
-    if (outcome.status === 'delivered') this.stats.delivered++;
-    else if (outcome.status === 'failed') this.stats.failed++;
-    else {
-      this.stats.retried++;
-      this.wakeAt(outcome.nextAttemptAt.getTime());
-    }
+    this.metrics.attempts.inc({ outcome: outcome.status === 'pending' ? 'retry' : outcome.status });
+    this.metrics.attemptSeconds.observe(result.durationMs / 1000);
+    if (outcome.status === 'pending') this.wakeAt(outcome.nextAttemptAt.getTime());
     return {
       seq: delivery.seq,
       attempt: delivery.attempts,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { register } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServicePool, withTenant, type Pool } from '../../services/shared/db.js';
 import { EVENT_TYPES, type EventType, type NewEvent } from '../../services/shared/contracts/events.js';
@@ -104,6 +105,10 @@ describe('webhook delivery', () => {
 
     const log = await deliveriesOf(hook.id);
     expect(log).toHaveLength(CONTRACT_TYPES.length + 1);
+    // The role counts them on the process's /metrics, without tenant or endpoint labels.
+    const exposition = await register.getSingleMetricAsString('fieldops_webhook_attempts_total');
+    expect(Number(/outcome="delivered"} (\d+)/.exec(exposition)?.[1])).toBeGreaterThanOrEqual(CONTRACT_TYPES.length + 1);
+    expect(exposition).not.toContain(org.id);
     for (const delivery of log) {
       expect(delivery).toMatchObject({ status: 'delivered', attempt_count: 1 });
       expect(delivery.attempts[0]).toMatchObject({ attempt: 1, status_code: 200, response_excerpt: 'ok', error: null });
