@@ -19,19 +19,18 @@
  * everything through.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { withTenant } from '../services/shared/db.js';
 import { bareStatements } from './lib/bare-pool.js';
-import { BENCH_ADMIN, createBenchDatabase, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
+import { createBenchDatabase, login, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
+import { row, target, withRatios, type RoleUsage, type ScenarioResult } from './lib/bench-result.js';
+import type { PlatformReady } from './lib/platform-server.js';
+import { RoleSampler } from './lib/proc-stats.js';
+import { pick, type ScenarioContext } from './lib/scenario.js';
 import { inspectionBody, seedBusinessOps, SIGNATURE, type OpsFixtures } from './lib/business-ops-fixtures.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
 
 interface PhaseResult {
   name: string;
@@ -39,7 +38,9 @@ interface PhaseResult {
   path: string;
   reqPerS: number;
   p50Ms: number;
+  p90Ms: number;
   p99Ms: number;
+  maxMs: number;
   requests: number;
   non2xx: number;
   errors: number;
@@ -106,40 +107,46 @@ const WORK_ORDER_PAGE_SQL = `select w.id, w.title, w.description, w.priority, w.
   from work_orders w left join work_order_signoffs o on o.work_order_id = w.id
  where w.tenant_id = $1 and w.archived_at is null order by w.created_at desc, w.id desc limit 21`;
 
-export default async function apiBench(argv: string[]): Promise<void> {
+export default async function apiBench(argv: string[], context?: ScenarioContext): Promise<ScenarioResult> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      seconds: { type: 'string', default: '5' },
+      seconds: { type: 'string' },
       warmup: { type: 'string', default: '1' },
       connections: { type: 'string', default: '32' },
-      devices: { type: 'string', default: '200' },
       'work-orders': { type: 'string', default: '10000' },
-      quotes: { type: 'string', default: '30000' },
+      quotes: { type: 'string' },
       pool: { type: 'string' },
       phases: { type: 'string', default: PHASES.map((p) => p.key).join(',') },
     },
   });
   const wanted = values.phases!.split(',');
+  // Quick: a second per phase, and fewer quotes to accept (each is accepted once).
+  const seconds = pick(values.seconds ? Number(values.seconds) : context?.settings.durationS, context, 5, 1);
+  const devices = pick(context?.settings.devices, context, 200, 200);
+  const quotes = Number(values.quotes ?? (context?.settings.quick ? 5000 : 30000));
+  const warmup = Number(values.warmup);
   const connections = Number(values.connections);
   const bench = await createBenchDatabase({ API_PORT: '0', ...(values.pool ? { DATABASE_POOL_SIZE: values.pool } : {}) });
   const { env, config, owner } = bench;
-  console.log(`api bench: ${connections} connections, ${values.seconds}s per phase (+${values.warmup}s warm-up), ${values.devices} devices, `
+  console.log(`api bench: ${connections} connections, ${seconds}s per phase (+${warmup}s warm-up), ${devices} devices, `
     + `DATABASE_POOL_SIZE=${config.DATABASE_POOL_SIZE} (${cpus().length} cores)`);
   let server: ChildProcess | null = null;
   const results: PhaseResult[] = [];
+  let usage: RoleUsage[] = [];
   try {
-    const { tenantId: orgId } = await seedBenchTenant(owner, Number(values.devices));
+    const { tenantId: orgId } = await seedBenchTenant(owner, devices);
     const phases = PHASES.filter((p) => wanted.includes(p.key));
     const orderIds = phases.some((p) => p.workOrders) ? await seedWorkOrders(owner, orgId, Number(values['work-orders'])) : [];
-    const ops = phases.some((p) => p.ops) ? await seedBusinessOps(owner, orgId, { quotes: Number(values.quotes), items: 1000 }) : null;
-    const started = await startBenchServer<{ api: string }>('lib/api-server.ts', env);
+    const ops = phases.some((p) => p.ops) ? await seedBusinessOps(owner, orgId, { quotes, items: 1000 }) : null;
+    const started = await startBenchServer<PlatformReady>('lib/platform-server.ts', { ...env, BENCH_ROLES: 'api' });
     server = started.child;
-    const base = started.ready.api;
+    const base = started.ready.api!;
     const jwt = await login(base, orgId);
     const apiKey = await createApiKey(base, jwt);
     const headersFor = (auth: Phase['auth']): Record<string, string> =>
       auth === 'none' ? {} : { authorization: `Bearer ${auth === 'jwt' ? jwt : apiKey}` };
+    const sampler = new RoleSampler([{ role: 'api', pid: server.pid! }]).start();
     for (const phase of phases) {
       process.stdout.write(`  ${phase.name.padEnd(40)} `);
       let result: PhaseResult;
@@ -147,8 +154,8 @@ export default async function apiBench(argv: string[]): Promise<void> {
         const run = (seconds: number) => phase.baseline === 'consume'
           ? bareConsumes(config.DATABASE_URL, ops!, config.DATABASE_POOL_SIZE, connections, seconds)
           : bareWorkOrderPages(config.DATABASE_URL, orgId, config.DATABASE_POOL_SIZE, connections, seconds);
-        if (Number(values.warmup) > 0) await run(Number(values.warmup));
-        result = { name: phase.name, method: phase.method, path: phase.path, ...await run(Number(values.seconds)) };
+        if (warmup > 0) await run(warmup);
+        result = { name: phase.name, method: phase.method, path: phase.path, ...await run(seconds) };
       } else {
         const body = phase.bodyOf ? phase.bodyOf(ops!) : phase.body;
         const headers = { ...headersFor(phase.auth), ...(body ? { 'content-type': 'application/json' } : {}) };
@@ -164,11 +171,11 @@ export default async function apiBench(argv: string[]): Promise<void> {
             : {}),
         };
         await check(target, phase);
-        if (Number(values.warmup) > 0) await autocannon({ ...target, duration: Number(values.warmup) });
-        const r = await autocannon({ ...target, duration: Number(values.seconds) });
+        if (warmup > 0) await autocannon({ ...target, duration: warmup });
+        const r = await autocannon({ ...target, duration: seconds });
         result = {
           name: phase.name, method: phase.method, path: phase.path,
-          reqPerS: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99,
+          reqPerS: Math.round(r.requests.average), p50Ms: r.latency.p50, p90Ms: r.latency.p90, p99Ms: r.latency.p99, maxMs: r.latency.max,
           requests: r.requests.total, non2xx: r.non2xx, errors: r.errors,
         };
       }
@@ -176,23 +183,14 @@ export default async function apiBench(argv: string[]): Promise<void> {
       console.log(`${fmt(result.reqPerS).padStart(7)} req/s   p50 ${String(result.p50Ms).padStart(4)} ms   p99 ${String(result.p99Ms).padStart(4)} ms`
         + (result.non2xx || result.errors ? `   (${result.non2xx} non-2xx, ${result.errors} errors)` : ''));
     }
+    usage = sampler.stop();
   } finally {
     if (server) await stopBenchServer(server);
     await bench.close();
   }
-  report(results, {
-    connections, seconds: Number(values.seconds), devices: Number(values.devices), workOrders: Number(values['work-orders']), quotes: Number(values.quotes),
-    pool: config.DATABASE_POOL_SIZE,
+  return report(results, usage, {
+    connections, seconds, devices, workOrders: Number(values['work-orders']), quotes, pool: config.DATABASE_POOL_SIZE,
   });
-}
-
-async function login(base: string, orgId: string): Promise<string> {
-  const res = await fetch(`${base}/v1/auth/token`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: BENCH_ADMIN.email, password: BENCH_ADMIN.password, organization_id: orgId }),
-  });
-  if (res.status !== 200) throw new Error(`login: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { data: { token: string } }).data.token;
 }
 
 async function createApiKey(base: string, jwt: string): Promise<string> {
@@ -253,31 +251,31 @@ async function bareConsumes(url: string, ops: OpsFixtures, poolSize: number, cal
   });
 }
 
-function report(results: PhaseResult[], params: Record<string, number>): void {
-  const ceiling = results.find((r) => r.path === '/healthz');
-  if (ceiling) {
-    console.log('');
-    for (const r of results) if (r !== ceiling) console.log(`  ${r.name.padEnd(40)} ${Math.round((r.reqPerS / ceiling.reqPerS) * 100)}% of /healthz`);
-  }
-  const baseline = results.find((r) => r.path === '(pool)');
-  if (baseline) {
-    console.log('');
-    for (const r of results.filter((x) => x.path.startsWith('/v1/work-orders') && x.method === 'GET')) {
-      console.log(`  ${r.name.padEnd(40)} ${(r.reqPerS / baseline.reqPerS).toFixed(2)}× the bare-pg page`);
-    }
-  }
-  const consume = results.find((r) => r.path === '(pool: consume)');
-  if (consume) {
-    console.log('');
-    for (const r of results.filter((x) => PHASES.some((p) => p.ops && !p.baseline && p.name === x.name))) {
-      console.log(`  ${r.name.padEnd(40)} ${(r.reqPerS / consume.reqPerS).toFixed(2)}× the bare-pg consume (p99 ${r.p99Ms} vs ${consume.p99Ms} ms)`);
-    }
-  }
-  const dir = join(here, 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `api-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ scenario: 'api', at: new Date().toISOString(), cores: cpus().length, params, phases: results }, null, 2)}\n`);
-  console.log(`  results: ${file}`);
+/**
+ * One table: every phase with its baseline — the work-order pages against the one-round-trip bare-pg page, the stock
+ * operations against the bare consume, the rest against /healthz (the app's ceiling) — and the issue's floor for
+ * the list and get pages (≥ 0.7× the bare page).
+ */
+function report(results: PhaseResult[], roles: RoleUsage[], params: Record<string, number>): ScenarioResult {
+  const has = (name: string | undefined) => (name && results.some((r) => r.name === name) ? name : undefined);
+  const page = has(PHASES.find((p) => p.baseline === 'work-order-page')?.name);
+  const consume = has(PHASES.find((p) => p.baseline === 'consume')?.name);
+  const ceiling = has(results.find((r) => r.path === '/healthz')?.name);
+  const rows = results.map((r) => {
+    const phase = PHASES.find((p) => p.name === r.name)!;
+    const baseline = phase.baseline ? undefined
+      : phase.workOrders && phase.method === 'GET' ? page : phase.ops ? consume : r.path === '/healthz' ? undefined : ceiling;
+    return row(r.name, r.reqPerS, 'req/s', r, r.non2xx + r.errors, baseline ? { baseline } : {});
+  });
+  const table = withRatios({ title: `REST API — ${params.connections} connections, ${params.seconds} s per phase, DATABASE_POOL_SIZE=${params.pool}`, rows });
+  const ratioOf = (key: string) => table.rows.find((r) => r.name === PHASES.find((p) => p.key === key)!.name)?.ratio ?? null;
+  return {
+    scenario: 'api', settings: params, tables: [table], roles,
+    targets: [
+      target('GET /v1/work-orders page vs one-round-trip bare pg', ratioOf('wo-list'), 0.7, 'at-least', '×'),
+      target('GET /v1/work-orders/{id} vs one-round-trip bare pg', ratioOf('wo-get'), 0.7, 'at-least', '×'),
+    ],
+  };
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- fanout [--sockets=100,1000,5000] [--seconds=5] [--deliveries=1200000] [--receivers=2] [--sample=4] [--bbox] [--embedded]`
+ * `npm run bench -- fanout [--sockets=100,1000,5000] [--duration 5s] [--deliveries=1200000] [--receivers=2] [--sample=4] [--bbox] [--embedded]`
  *
  * N dispatcher sockets of one tenant subscribed to positions on the realtime role (its own process,
  * as `fieldops start --role realtime`), positions XADDed to the `positions:{n}` shards at a fixed
@@ -11,20 +11,21 @@
  * Needs Redis (REDIS_URL); no database. `--embedded` runs the role on the embedded defaults instead
  * (in-process bus, embedded PostgreSQL): the positions are then published inside the role's process.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { deleteKeysWithPrefix, RedisStreamBus } from '../services/shared/redis-bus.js';
 import { loadConfig } from '../services/shared/config.js';
 import { sessionTokens } from '../services/shared/jwt.js';
+import { row, target, withRatios, type BenchRow, type RoleUsage, type ScenarioResult } from './lib/bench-result.js';
+import { ask, child, reply, sleep } from './lib/child-ipc.js';
+import { Histogram, type LatencySummary } from './lib/histogram.js';
+import { mergeUsage, processRssMb, RoleSampler } from './lib/proc-stats.js';
+import { pick, type ScenarioContext } from './lib/scenario.js';
 import { PositionPublisher } from './lib/position-publisher.js';
 import { streamNames } from '../services/shared/contracts/stream-codec.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
 
 interface Mark {
   frames: number;
@@ -33,54 +34,18 @@ interface Mark {
 
 interface StageResult {
   deliveriesPerS: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
+  latency: LatencySummary;
   samples: number;
 }
 
-function child(file: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  return fork(join(here, file), [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-}
 
-function reply<T>(proc: ChildProcess, key: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`child exited (${code}) before "${key}"`));
-    const onMessage = (m: Record<string, unknown>) => {
-      if (key in m) {
-        proc.off('message', onMessage);
-        proc.off('exit', onExit);
-        resolve(m[key] as T);
-      }
-    };
-    proc.on('message', onMessage);
-    proc.once('exit', onExit);
-  });
-}
 
-async function ask<T>(proc: ChildProcess, message: object, key: string): Promise<T> {
-  const answer = reply<T>(proc, key);
-  proc.send(message);
-  return answer;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function rssMb(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Math.round(Number(match[1]) / 1024) : NaN;
-}
-
-function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-export default async function fanout(argv: string[]): Promise<void> {
+export default async function fanout(argv: string[], context?: ScenarioContext): Promise<ScenarioResult> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      sockets: { type: 'string', default: '100,1000,5000' },
-      seconds: { type: 'string', default: '5' },
+      sockets: { type: 'string' },
+      seconds: { type: 'string' },
       deliveries: { type: 'string', default: '1200000' },
       receivers: { type: 'string', default: '2' },
       sample: { type: 'string', default: '4' },
@@ -90,8 +55,8 @@ export default async function fanout(argv: string[]): Promise<void> {
       embedded: { type: 'boolean', default: false },
     },
   });
-  const socketCounts = values.sockets.split(',').map(Number);
-  const seconds = Number(values.seconds);
+  const socketCounts = (values.sockets ?? (context?.settings.quick ? '100,1000' : '100,1000,5000')).split(',').map(Number);
+  const seconds = pick(values.seconds ? Number(values.seconds) : context?.settings.durationS, context, 5, 2);
   const targetDeliveries = Number(values.deliveries);
   const receiverCount = Number(values.receivers);
   const samplePerReceiver = Number(values.sample);
@@ -120,7 +85,8 @@ export default async function fanout(argv: string[]): Promise<void> {
     start: (perSecond: number) => (local ? Promise.resolve(local.start(perSecond)) : ask(role, { cmd: 'publish', tenantId, perSecond }, 'publishing')),
     stop: () => (local ? Promise.resolve(local.stop()) : ask(role, { cmd: 'unpublish' }, 'unpublished')),
   };
-  const roleIdleRssMb = rssMb(role.pid!);
+  const roleIdleRssMb = processRssMb(role.pid!);
+  const usage: RoleUsage[] = [];
 
   async function connectAll(port: number, path: string, subscribe: string, total: number): Promise<void> {
     await Promise.all(receivers.map((r, i) => {
@@ -137,11 +103,11 @@ export default async function fanout(argv: string[]): Promise<void> {
     const after = await Promise.all(receivers.map((r) => ask<Mark>(r, { cmd: 'mark' }, 'mark')));
     const elapsedS = (Date.now() - startedMs) / 1000;
     const frames = after.reduce((s, m) => s + m.frames, 0) - before;
-    const latencies = after.flatMap((m) => m.latenciesMs).sort((a, b) => a - b);
-    return { deliveriesPerS: Math.round(frames / elapsedS), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), samples: latencies.length };
+    const latencies = after.flatMap((m) => m.latenciesMs);
+    return { deliveriesPerS: Math.round(frames / elapsedS), latency: Histogram.ofMs(latencies).summary(), samples: latencies.length };
   }
 
-  const rows: Record<string, unknown>[] = [];
+  const rows: BenchRow[] = [];
   try {
     for (const sockets of socketCounts) {
       const ratePerS = Math.max(1, Math.round(targetDeliveries / sockets));
@@ -150,8 +116,9 @@ export default async function fanout(argv: string[]): Promise<void> {
       await sleep(500);
       await publisher.start(ratePerS);
       await sleep(1000);
+      const sampler = new RoleSampler([{ role: 'realtime', pid: role.pid! }]).start();
       const live = await measure();
-      const roleRssMb = rssMb(role.pid!);
+      usage.push(...sampler.stop());
       await publisher.stop();
       await sleep(300);
       await Promise.all(receivers.map((r) => ask(r, { cmd: 'close' }, 'closed')));
@@ -168,21 +135,13 @@ export default async function fanout(argv: string[]): Promise<void> {
       bare.send({ cmd: 'exit' });
       await sleep(300);
 
-      const row = {
-        sockets,
-        offered_positions_per_s: ratePerS,
-        deliveries_per_s: live.deliveriesPerS,
-        p50_ms: live.p50Ms,
-        p99_ms: live.p99Ms,
-        latency_samples: live.samples,
-        role_rss_mb: roleRssMb,
-        bare_deliveries_per_s: reference.deliveriesPerS,
-        bare_p50_ms: reference.p50Ms,
-        bare_p99_ms: reference.p99Ms,
-        vs_bare: Number((live.deliveriesPerS / reference.deliveriesPerS).toFixed(2)),
-      };
-      rows.push(row);
-      console.log(JSON.stringify(row));
+      const name = `live, ${sockets.toLocaleString('en-US')} sockets`;
+      const bareName = `bare uWS, ${sockets.toLocaleString('en-US')} sockets`;
+      rows.push(
+        row(name, live.deliveriesPerS, 'deliveries/s', live.latency, 0, { baseline: bareName, note: `${ratePerS.toLocaleString('en-US')} positions/s offered, ${live.samples} latency samples` }),
+        row(bareName, reference.deliveriesPerS, 'deliveries/s', reference.latency),
+      );
+      console.log(`  ${sockets} sockets: ${live.deliveriesPerS.toLocaleString('en-US')} deliveries/s (bare ${reference.deliveriesPerS.toLocaleString('en-US')})`);
     }
   } finally {
     local?.stop();
@@ -196,14 +155,19 @@ export default async function fanout(argv: string[]): Promise<void> {
     if (embeddedDir) rmSync(embeddedDir, { recursive: true, force: true });
   }
 
-  console.log(`\nfanout${embeddedDir ? ' (embedded defaults: in-process bus)' : ''}: ${seconds} s per stage, target ${targetDeliveries.toLocaleString()} deliveries/s, role idle RSS ${roleIdleRssMb} MB`);
-  console.table(rows.map((r) => ({
-    sockets: r.sockets, 'positions/s': r.offered_positions_per_s, 'deliveries/s': r.deliveries_per_s, 'p50 ms': r.p50_ms, 'p99 ms': r.p99_ms,
-    'role RSS MB': r.role_rss_mb, 'bare deliveries/s': r.bare_deliveries_per_s, 'vs bare': r.vs_bare,
-  })));
-  const resultsDir = join(here, 'results');
-  mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `fanout-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ scenario: 'fanout', embedded: values.embedded, seconds, targetDeliveries, bbox: values.bbox, roleIdleRssMb, rows }, null, 2));
-  console.log(`results: ${file}`);
+  const table = withRatios({
+    title: `fan-out${embeddedDir ? ' (embedded defaults: in-process bus)' : ''} — positions to dispatcher sockets, ${seconds} s per stage, `
+      + `${targetDeliveries.toLocaleString('en-US')} deliveries/s offered${values.bbox ? ', bbox filter' : ''}`,
+    rows,
+  });
+  // The issue's floor is read at 1,000 sockets (docs/design.md, "Performance"), else at the largest count run.
+  const at = socketCounts.includes(1000) ? 1000 : Math.max(...socketCounts);
+  const measured = rows.find((r) => r.name === `live, ${at.toLocaleString('en-US')} sockets`);
+  return {
+    scenario: 'fanout',
+    settings: { seconds, sockets: socketCounts, targetDeliveries, bbox: values.bbox, embedded: values.embedded, roleIdleRssMb },
+    tables: [table],
+    roles: mergeUsage(usage),
+    targets: [target(`live fan-out vs bare uWS at ${at.toLocaleString('en-US')} sockets`, measured?.ratio ?? null, 0.6, 'at-least', '×')],
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- geofence [--seconds=2] [--no-e2e] [--e2e-fixes=200000]`
+ * `npm run bench -- geofence [--duration 2s] [--no-e2e] [--e2e-fixes=200000]` (`--seconds=2` as before)
  *
  * 1. The evaluator core, in process on one core, no I/O: fixes/s against 10, 1,000 and 10,000
  *    16-vertex polygon fences of one tenant — indexed (flatbush + exact test + hysteresis state) and
@@ -8,9 +8,6 @@
  *    them through the consumer group, evaluates, writes events, saves states and acknowledges;
  *    fixes/s until the group has acknowledged everything. Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { booleanPointInPolygon, polygon as turfPolygon } from '@turf/turf';
 import { newAssetState, type AssetState } from '../services/geofence/asset-state.js';
 import { evaluateFix, type Transition } from '../services/geofence/fence-evaluator.js';
@@ -18,13 +15,15 @@ import { FenceIndex } from '../services/geofence/fence-index.js';
 import { compileFence, type FenceRow } from '../services/shared/geofence/fence-shapes.js';
 import { GeofenceWorker } from '../services/geofence/geofence-worker.js';
 import { createBenchDatabase, seedBenchTenant } from './lib/bench-env.js';
+import { row, target, withRatios, type BenchTable, type RoleUsage, type ScenarioResult } from './lib/bench-result.js';
+import { RoleSampler } from './lib/proc-stats.js';
+import { pick, type ScenarioContext } from './lib/scenario.js';
 import { createBackplane } from '../services/shared/backplane.js';
 import { createServicePool, withTenant } from '../services/shared/db.js';
 import { createLogger } from '../services/shared/log.js';
 import { createRedis, RedisStreamBus } from '../services/shared/redis-bus.js';
 import { encodePosition, recordEntries, shardKey, streamNames, type PositionRecord } from '../services/shared/contracts/stream-codec.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const FENCE_COUNTS = [10, 1_000, 10_000];
 const VERTICES = 16;
 /** Fences spread over 1° × 1° from (2.0, 48.5): about 111 km × 74 km. */
@@ -136,7 +135,7 @@ function benchCore(seconds: number) {
   return rows;
 }
 
-async function benchEndToEnd(totalFixes: number) {
+async function benchEndToEnd(totalFixes: number, sampler: RoleSampler, roles: RoleUsage[]) {
   const bench = await createBenchDatabase({ LOG_LEVEL: 'silent' });
   const { config, owner } = bench;
   const redis = createRedis(config.REDIS_URL);
@@ -169,6 +168,7 @@ async function benchEndToEnd(totalFixes: number) {
     }
 
     const start = performance.now();
+    sampler.start();
     worker = new GeofenceWorker(config, createBackplane(config), pool, streams, createLogger('silent'), { batchSize: 50, blockMs: 200 });
     await worker.start();
     const group = 'geofence';
@@ -185,6 +185,7 @@ async function benchEndToEnd(totalFixes: number) {
       await new Promise((r) => setTimeout(r, 20));
     }
     const seconds = (performance.now() - start) / 1000;
+    roles.push(...sampler.stop());
     const { rows } = await owner.query<{ n: number }>(`select count(*)::int as n from events`);
     return { fixes: totalFixes, fences: 1_000, seconds: Math.round(seconds * 100) / 100, fixes_per_s: Math.round(totalFixes / seconds), events: rows[0]!.n, read_batch_entries: 50, fixes_per_entry: 100 };
   } finally {
@@ -206,22 +207,41 @@ function toObject(flat: unknown[]): Record<string, unknown> {
   return out;
 }
 
-export default async function geofenceBench(args: string[]): Promise<void> {
+export default async function geofenceBench(args: string[], context?: ScenarioContext): Promise<ScenarioResult> {
   const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-  const seconds = Number(option('seconds') ?? 2);
+  const seconds = pick(option('seconds') === undefined ? context?.settings.durationS : Number(option('seconds')), context, 2, 0.5);
   console.log(`geofence evaluator core: one core, no I/O, ${VERTICES}-vertex polygons, ${seconds} s per cell`);
   const core = benchCore(seconds);
-  console.table(core);
+  const tables: BenchTable[] = [withRatios({
+    title: `geofence evaluator core — one core, no I/O, ${VERTICES}-vertex polygons`,
+    rows: core.flatMap((c) => [
+      row(`indexed, ${c.fences.toLocaleString('en-US')} fences`, c.indexed_fixes_per_s, 'fixes/s', null, 0, {
+        baseline: `naive turf loop, ${c.fences.toLocaleString('en-US')} fences`, note: `${c.transitions_per_1k_fixes} transitions per 1k fixes`,
+      }),
+      row(`naive turf loop, ${c.fences.toLocaleString('en-US')} fences`, c.naive_fixes_per_s, 'fixes/s', null),
+    ]),
+  })];
+  const roles: RoleUsage[] = [];
   let endToEnd = null;
   if (!args.includes('--no-e2e')) {
-    const total = Number(option('e2e-fixes') ?? 200_000);
+    const total = Number(option('e2e-fixes') ?? (context?.settings.quick ? 50_000 : 200_000));
     console.log(`geofence role end to end: ${total} fixes XREADGROUP → evaluate → events → state → XACK, 1,000 fences`);
-    endToEnd = await benchEndToEnd(total);
-    console.table([endToEnd]);
+    // The worker runs in this process: its CPU and memory are the bench process's.
+    endToEnd = await benchEndToEnd(total, new RoleSampler([{ role: 'geofence worker (bench process)', pid: process.pid }]), roles);
+    const indexed1k = core.find((c) => c.fences === 1_000);
+    tables.push(withRatios({
+      title: 'geofence role end to end — XREADGROUP → evaluate → events → state → XACK, 1,000 fences',
+      rows: [
+        row('geofence worker, 1,000 fences', endToEnd.fixes_per_s, 'fixes/s', null, 0, {
+          ...(indexed1k ? { baseline: 'evaluator core alone, 1,000 fences' } : {}), note: `${endToEnd.events} events`,
+        }),
+        ...(indexed1k ? [row('evaluator core alone, 1,000 fences', indexed1k.indexed_fixes_per_s, 'fixes/s', null)] : []),
+      ],
+    }));
   }
-  const dir = join(here, 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `geofence-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ scenario: 'geofence', at: new Date().toISOString(), core, end_to_end: endToEnd }, null, 2));
-  console.log(`results: ${file}`);
+  return {
+    scenario: 'geofence', settings: { seconds, vertices: VERTICES }, tables, roles,
+    targets: endToEnd ? [target('geofence role end to end, 1,000 fences (design aim)', endToEnd.fixes_per_s, 250_000, 'at-least', 'fixes/s')] : [],
+    detail: { core, end_to_end: endToEnd },
+  };
 }

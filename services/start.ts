@@ -15,7 +15,7 @@ const ROLE_MODULES: Record<RoleName, string | null> = {
   ingest: './ingest/role.js',
   geofence: './geofence/role.js',
   realtime: './realtime/role.js',
-  webhooks: null, // webhook delivery: a later issue
+  webhooks: './webhooks/role.js',
 };
 
 export const availableRoles = (): RoleName[] => ROLE_NAMES.filter((r) => ROLE_MODULES[r] !== null);

@@ -29,5 +29,5 @@ export async function bareStatements(url: string, poolSize: number, callers: num
   } finally {
     await pool.end();
   }
-  return { reqPerS: Math.round(done / seconds), p50Ms: histogram.percentileMs(0.5), p99Ms: histogram.percentileMs(0.99), requests: done, non2xx: 0, errors };
+  return { reqPerS: Math.round(done / seconds), ...histogram.summary(), requests: done, non2xx: 0, errors };
 }

@@ -94,6 +94,16 @@ export async function stopBenchServer(child: ChildProcess): Promise<void> {
 /** The admin of every bench organization (the API bench signs in as it). */
 export const BENCH_ADMIN = { email: 'bench@example.com', password: 'bench-password-123' };
 
+/** A session token of the bench organization's admin, from the API at `base`. */
+export async function login(base: string, orgId: string): Promise<string> {
+  const res = await fetch(`${base}/v1/auth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: BENCH_ADMIN.email, password: BENCH_ADMIN.password, organization_id: orgId }),
+  });
+  if (res.status !== 200) throw new Error(`login: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { data: { token: string } }).data.token;
+}
+
 export interface BenchTenant {
   tenantId: string;
   /** Trackers with their tokens, in creation order. */

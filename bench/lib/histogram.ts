@@ -1,3 +1,11 @@
+/** Latency percentiles and the largest value, in milliseconds. */
+export interface LatencySummary {
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
 /**
  * Latency histogram in microseconds: 10 µs buckets up to 100 ms, then 1 ms buckets up to 10 s. Generators send
  * theirs to the parent, which adds them up before reading percentiles.
@@ -34,12 +42,36 @@ export class Histogram {
     let seen = 0;
     for (let i = 0; i < this.counts.length; i++) {
       seen += this.counts[i]!;
-      if (seen >= target && target > 0) return i < FINE_BUCKETS ? ((i + 1) * 10) / 1000 : 100 + (i - FINE_BUCKETS + 1);
+      if (seen >= target && target > 0) return upperEdgeMs(i);
     }
     return NaN;
+  }
+
+  /** The upper edge of the highest bucket holding a value, in milliseconds; NaN when empty. */
+  maxMs(): number {
+    for (let i = this.counts.length - 1; i >= 0; i--) {
+      if (this.counts[i]! > 0) return upperEdgeMs(i);
+    }
+    return NaN;
+  }
+
+  /** The four figures every bench table prints. */
+  summary(): LatencySummary {
+    return { p50Ms: this.percentileMs(0.5), p90Ms: this.percentileMs(0.9), p99Ms: this.percentileMs(0.99), maxMs: this.maxMs() };
+  }
+
+  /** A histogram of latencies already in milliseconds (sampled sockets, rows read back from the database). */
+  static ofMs(values: Iterable<number>): Histogram {
+    const h = new Histogram();
+    for (const ms of values) h.record(ms * 1000);
+    return h;
   }
 
   toJSON(): number[] {
     return Array.from(this.counts);
   }
+}
+
+function upperEdgeMs(bucket: number): number {
+  return bucket < FINE_BUCKETS ? ((bucket + 1) * 10) / 1000 : 100 + (bucket - FINE_BUCKETS + 1);
 }

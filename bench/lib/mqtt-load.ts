@@ -37,6 +37,8 @@ export interface LoadResult {
   measuredMs: number;
   histogram: number[];
   connectErrors: number;
+  /** Messages the server answered but refused whole (WebSocket `busy`): nothing of them stored. */
+  refused?: number;
 }
 
 class Connection {

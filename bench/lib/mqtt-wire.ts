@@ -59,13 +59,15 @@ function gpsFix(lat: number, lon: number, seq: number): { bytes: Buffer; tsOffse
   return { bytes: b.subarray(0, o), tsOffset };
 }
 
-/** A QoS 1 PUBLISH of a GpsBatch of `fixes` fixes; `patch` sets its packet id and its fixes' timestamps. */
+/** A PUBLISH (QoS 1, or QoS 0 without a packet id) of a GpsBatch of `fixes` fixes; `writeTo` sets its packet id and its fixes' timestamps. */
 export class PublishTemplate {
   readonly packet: Buffer;
+  /** Where the GpsBatch starts in the packet (the WebSocket and HTTP transports carry it alone). */
+  readonly payloadOffset: number;
   private readonly idOffset: number;
   private readonly tsOffsets: number[] = [];
 
-  constructor(topic: string, fixes: number, lat: number, lon: number) {
+  constructor(topic: string, fixes: number, lat: number, lon: number, readonly qos: 0 | 1 = 1) {
     const parts: Buffer[] = [];
     const fixOffsets: number[] = [];
     let payloadLength = 0;
@@ -77,19 +79,23 @@ export class PublishTemplate {
       payloadLength += header.length + fix.bytes.length;
     }
     const topicField = utf8Field(topic);
-    const remaining = topicField.length + 2 + payloadLength;
-    const fixed = Buffer.from([0x32, ...remainingLength(remaining)]); // PUBLISH, QoS 1
-    this.packet = Buffer.concat([fixed, topicField, Buffer.alloc(2), ...parts]);
+    const idLength = qos === 1 ? 2 : 0;
+    const remaining = topicField.length + idLength + payloadLength;
+    const fixed = Buffer.from([qos === 1 ? 0x32 : 0x30, ...remainingLength(remaining)]); // PUBLISH, QoS 1 or 0
+    this.packet = Buffer.concat([fixed, topicField, Buffer.alloc(idLength), ...parts]);
     this.idOffset = fixed.length + topicField.length;
-    const payloadStart = this.idOffset + 2;
+    const payloadStart = this.idOffset + idLength;
+    this.payloadOffset = payloadStart;
     for (const off of fixOffsets) this.tsOffsets.push(payloadStart + off);
   }
 
   /** Writes a copy of the packet into `out` at `offset` with this id and timestamps `firstTsMs + i`. */
   writeTo(out: Buffer, offset: number, packetId: number, firstTsMs: number): number {
     this.packet.copy(out, offset);
-    out[offset + this.idOffset] = packetId >> 8;
-    out[offset + this.idOffset + 1] = packetId & 0xff;
+    if (this.qos === 1) {
+      out[offset + this.idOffset] = packetId >> 8;
+      out[offset + this.idOffset + 1] = packetId & 0xff;
+    }
     for (let i = 0; i < this.tsOffsets.length; i++) writeVarint6(out, offset + this.tsOffsets[i]!, firstTsMs + i);
     return offset + this.packet.length;
   }

@@ -6,6 +6,7 @@ import type { Pool } from '../shared/db.js';
 import type { SessionTokens } from '../shared/jwt.js';
 import type { Logger } from '../shared/log.js';
 import type { Authenticator } from '../shared/principal.js';
+import type { Resolver } from '../shared/webhook-targets.js';
 import { cachingAuthenticator } from './credential-cache.js';
 import { createFileStore } from './files/create-file-store.js';
 import type { FileStore } from './files/file-store.js';
@@ -55,6 +56,8 @@ export interface ApiDeps {
   mail?: MailTransport;
   /** Uploaded files; default: as FILE_STORAGE says (services/api/files/file-store.ts). */
   files?: FileStore;
+  /** The DNS seam of the webhook URL check (services/shared/webhook-targets.ts); default: the system resolver. */
+  webhookResolver?: Resolver;
 }
 
 export async function buildApiApp(deps: ApiDeps) {
@@ -86,9 +89,11 @@ export async function buildApiApp(deps: ApiDeps) {
   app.decorate('credentialsChanged', () => authenticator.credentialsChanged());
   await app.register(apiRoutes, {
     prefix: '/v1',
+    config,
     authenticator,
     tokens: deps.tokens,
     plans: createPlanLookup(pool),
+    webhookResolver: deps.webhookResolver,
     loginAttempts: loginAttempts({
       redis, prefix: `${config.REDIS_PREFIX}login:`, max: config.LOGIN_ATTEMPTS_PER_MIN, windowMs: 60_000, log: deps.log,
     }),

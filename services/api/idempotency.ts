@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Queryable } from '../shared/db.js';
+import { sealedBox } from '../shared/sealed-box.js';
 import { badRequest, conflict } from '../shared/contracts/errors.js';
 
 /**
@@ -66,20 +67,7 @@ interface StoredRow {
  * of answers that show a secret (derived from the session-signing secret, which every API process shares).
  */
 export function createIdempotencyStore(secret: string) {
-  const sealKey = Buffer.from(hkdfSync('sha256', secret, 'fieldops', 'idempotency-responses', 32));
-
-  const seal = (text: string): Buffer => {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', sealKey, iv);
-    const body = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, cipher.getAuthTag(), body]);
-  };
-
-  const open = (sealed: Buffer): string => {
-    const decipher = createDecipheriv('aes-256-gcm', sealKey, sealed.subarray(0, 12));
-    decipher.setAuthTag(sealed.subarray(12, 28));
-    return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8');
-  };
+  const { seal, open } = sealedBox(secret, 'idempotency-responses');
 
   return {
     /**

@@ -42,7 +42,7 @@ export function assertVersion(precondition: Precondition | null, current: number
 
 /** Tables with a `version` column (migration 007); a fixed set, so the name is never client input. */
 export type VersionedTable = 'users' | 'devices' | 'geofences' | 'assets' | 'employees' | 'clients' | 'sites' | 'work_orders'
-  | 'quotes' | 'warehouses' | 'inventory_items' | 'inspection_templates' | 'purchase_orders';
+  | 'quotes' | 'warehouses' | 'inventory_items' | 'inspection_templates' | 'purchase_orders' | 'webhooks';
 
 /**
  * For a write that does not read the row first: with `If-Match`, locks the row for the rest of the

@@ -25,7 +25,33 @@ const EnvSchema = Type.Object({
   API_PORT: port(8080),
   REALTIME_PORT: port(8081),
   MQTT_PORT: port(1883),
+  /**
+   * Hosts (`hooks.example.com`, `*.corp.example`) or addresses and ranges (`127.0.0.1`, `10.0.0.0/8`,
+   * `fd00::/8`) that webhooks may reach although private or loopback (docs/design.md, "Webhooks").
+   */
   WEBHOOK_ALLOW_HOSTS: Type.String({ default: '' }),
+  /**
+   * Seals webhook signing secrets at rest (AES-256-GCM). Every API and webhooks process of one deployment
+   * must share it; unset, one is generated under DATA_DIR (one machine). A known placeholder is refused.
+   */
+  WEBHOOK_SECRET_KEY: Type.Optional(Type.String({ minLength: 32 })),
+  /** How long one delivery attempt may take, connection included. */
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),
+  /**
+   * Delays before each retry, in ms, comma-separated; each is jittered down by up to a quarter. The default
+   * retries within 15 s, then 90 s, and gives up after about a day.
+   */
+  WEBHOOK_RETRY_DELAYS_MS: Type.String({ pattern: '^\\d+(,\\d+)*$', default: '15000,90000,600000,3600000,10800000,28800000,43200000' }),
+  /** Attempts in flight per endpoint and process: one slow endpoint holds only these. */
+  WEBHOOK_ENDPOINT_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1000, default: 16 }),
+  /** Attempts in flight per process, all endpoints together. */
+  WEBHOOK_MAX_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 10_000, default: 512 }),
+  /** An endpoint without a successful attempt for this long is disabled when a delivery to it fails for good. */
+  WEBHOOK_DISABLE_AFTER_MS: Type.Integer({ minimum: 0, default: 24 * 3600 * 1000 }),
+  /** After a secret rotation, how long the previous secret keeps signing too, in seconds (default one day). */
+  WEBHOOK_SECRET_OVERLAP_S: Type.Integer({ minimum: 0, maximum: 30 * 86400, default: 86_400 }),
+  /** Polling fallback of the webhooks role when no insert notice arrives. */
+  WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
@@ -54,6 +80,18 @@ const EnvSchema = Type.Object({
   INGEST_BATCH_MAX_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 5 }),
   /** Largest GpsBatch accepted, in fixes; larger ones are rejected as `batch_too_large`. */
   INGEST_MAX_BATCH_FIXES: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+  /**
+   * Largest MQTT packet (its remaining length) a device may send after CONNECT; a larger one ends the connection
+   * as soon as its length header is read (docs/design.md, "Device contract"). A CONNECT may be 2 KiB at most.
+   */
+  MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 1024, maximum: 268_435_455, default: 64 * 1024 }),
+  /** A socket that sends no CONNECT this long after the TCP connect is closed. */
+  MQTT_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  /**
+   * Device logins per source address and minute that may find no usable device (unknown token, disabled device)
+   * before that address gets no more look-ups until the minute is over (MQTT: CONNACK 3; HTTP and WebSocket: 429).
+   */
+  INGEST_AUTH_FAILURES_PER_MIN: Type.Integer({ minimum: 1, default: 300 }),
   /** Rows waiting for the database past which ingest stops reading from sockets. */
   INGEST_MAX_PENDING_ROWS: Type.Integer({ minimum: 100, default: 50_000 }),
   /**
@@ -105,6 +143,10 @@ type Env = Static<typeof EnvSchema>;
 
 export interface Config extends Env {
   jwtSecret: string;
+  /** WEBHOOK_SECRET_KEY, or the one generated under DATA_DIR. */
+  webhookSecretKey: string;
+  /** WEBHOOK_RETRY_DELAYS_MS parsed. */
+  webhookRetryDelaysMs: number[];
   /** FIELDOPS_DEMO as a switch. */
   demo: boolean;
   /** Connection strings of the services' least-privilege roles (docs/design.md, "Data and tenancy"); null on the embedded database (one login, `set local role`). */
@@ -142,16 +184,22 @@ export class ConfigError extends Error {
  * secret lets them mint an admin session for any tenant), so `fieldops start` and `migrate` refuse it.
  */
 const PLACEHOLDER_SECRETS = [
-  /^change[-_ ]?me/i, /changeme/i, /replace[-_ ]?me/i, /^your[-_ ]/i, /^(secret|password|postgres|fieldops|admin|example|test|default)$/i,
-  /^(.)\1*$/, // one character repeated
+  /^change[-_ ]?me/i, /changeme/i, /placeholder/i, /replace[-_ ]?me/i, /^your[-_ ]/i, /^(secret|example)/i,
+  /^(password|postgres|fieldops|admin|test|default)$/i,
+  /^(.)\1*$/, // one character repeated (xxxxxxxx…, 00000000…)
 ];
-const SECRET_VARIABLES = ['JWT_SECRET', 'DATABASE_SERVICE_PASSWORD', 'METRICS_TOKEN'] as const;
+const SECRET_VARIABLES = ['JWT_SECRET', 'DATABASE_SERVICE_PASSWORD', 'METRICS_TOKEN', 'WEBHOOK_SECRET_KEY'] as const;
+
+/** A value copied from an example rather than generated (PLACEHOLDER_SECRETS). */
+export function isPlaceholder(value: string): boolean {
+  return PLACEHOLDER_SECRETS.some((pattern) => pattern.test(value.trim()));
+}
 
 /** Throws a ConfigError naming every secret variable set to a known placeholder (docs/design.md, "Reliability and security"). */
 export function refusePlaceholderSecrets(config: Config): void {
   const placeholders = SECRET_VARIABLES.filter((name) => {
     const value = config[name];
-    return typeof value === 'string' && PLACEHOLDER_SECRETS.some((pattern) => pattern.test(value.trim()));
+    return typeof value === 'string' && isPlaceholder(value);
   });
   if (placeholders.length) {
     throw new ConfigError(`invalid configuration: ${placeholders.join(', ')} ${placeholders.length > 1 ? 'are' : 'is'} set to a known placeholder; set a long random value of your own`);
@@ -172,13 +220,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (Boolean(parsed.S3_ACCESS_KEY_ID) !== Boolean(parsed.S3_SECRET_ACCESS_KEY)) {
     throw new ConfigError('invalid configuration: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together');
   }
+  if (parsed.WEBHOOK_SECRET_KEY && isPlaceholder(parsed.WEBHOOK_SECRET_KEY)) {
+    throw new ConfigError('invalid configuration: WEBHOOK_SECRET_KEY is a placeholder; set a long random value (e.g. openssl rand -base64 48)');
+  }
   return {
     ...parsed,
     jwtSecret: parsed.JWT_SECRET ?? persistentSecret(parsed.DATA_DIR, 'jwt.secret'),
+    webhookSecretKey: parsed.WEBHOOK_SECRET_KEY ?? persistentSecret(parsed.DATA_DIR, 'webhook.key'),
+    webhookRetryDelaysMs: parsed.WEBHOOK_RETRY_DELAYS_MS.split(',').map(Number),
     demo: ['1', 'true', 'yes', 'on'].includes(parsed.FIELDOPS_DEMO),
     serviceDatabaseUrls: serviceUrls(parsed),
   };
 }
+
 
 function pickDefined(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { ServerConfig, ServiceDbRole } from './config.js';
+import { pipelines, SET_TENANT, SET_TENANT_READ_ONLY, TenantConnection } from './tenant-connection.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -29,38 +30,113 @@ export function createServicePool(config: ServerConfig, role: ServiceDbRole, max
 /**
  * Sets the tenant of the current transaction (docs/design.md, "Data and tenancy"): row-level security and the time-series
  * views see that tenant only. Bound, never concatenated; local to the transaction, so a pooled connection
- * carries nothing to its next user. Prepared once per connection, since every request runs it.
+ * carries nothing to its next user. Prepared once per connection.
  */
 export async function setTenant(db: Queryable, tenantId: string): Promise<void> {
-  await db.query({ name: 'fieldops_set_tenant', text: "select set_config('app.tenant_id', $1, true)", values: [tenantId] });
+  await db.query({ name: 'fieldops_set_tenant', text: SET_TENANT, values: [tenantId] });
 }
 
-/** Runs `work` in one transaction on one pooled connection, with the tenant set. */
-export async function withTenant<T>(pool: pg.Pool, tenantId: string, work: (db: PoolClient) => Promise<T>): Promise<T> {
-  return withTransaction(pool, async (db) => {
+/**
+ * Runs `work` in one transaction on one pooled connection, with the tenant set. On a server the
+ * `begin` and the tenant travel with the first statement (one round trip for all three).
+ */
+export function withTenant<T>(pool: pg.Pool, tenantId: string, work: (db: Queryable) => Promise<T>): Promise<T> {
+  return onTenantConnection(pool, tenantId, 'transaction', work, async (db) => {
     await setTenant(db, tenantId);
     return work(db);
   });
 }
 
-export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
-  const db = await pool.connect();
-  // A checked-out client has no error listener (the pool's comes back on release): a connection that dies
-  // between two statements (the server restarting, the network cut) would emit an error nobody hears and
-  // end the process. Heard here, the next statement fails instead, and the client is dropped, not reused.
-  let broken: Error | undefined;
-  const onConnectionError = (err: Error) => { broken = err; };
-  db.on('error', onConnectionError);
-  try {
-    return await inTransaction(db, () => work(db));
-  } catch (err) {
-    // A statement or lock timeout leaves the connection sound; anything else unavailable may not have.
-    if (isDatabaseUnavailable(err) && !['57014', '55P03'].includes(pgErrorCode(err) ?? '')) broken ??= err as Error;
-    throw err;
-  } finally {
-    db.off('error', onConnectionError);
-    db.release(broken);
+/**
+ * Runs read-only `work` on one pooled connection as the tenant. On a server each statement is its own
+ * transaction that sets the tenant and read-only in the same round trip: a one-statement read costs
+ * one round trip. Statements see what was committed when each began (as in a read-committed
+ * transaction); a write fails. Elsewhere (the embedded database), one read-only transaction.
+ */
+export function readAsTenant<T>(pool: pg.Pool, tenantId: string, work: (db: Queryable) => Promise<T>): Promise<T> {
+  return onTenantConnection(pool, tenantId, 'reads', work, async (db) => {
+    await db.query(SET_TENANT_READ_ONLY, [tenantId]);
+    return work(db);
+  });
+}
+
+async function onTenantConnection<T>(
+  pool: pg.Pool, tenantId: string, mode: 'transaction' | 'reads',
+  work: (db: Queryable) => Promise<T>, inPlainTransaction: (db: PoolClient) => Promise<T>,
+): Promise<T> {
+  const held = await holdConnection(pool);
+  const { client } = held;
+  if (!pipelines(client)) {
+    try {
+      const result = await inTransaction(client, () => inPlainTransaction(client));
+      held.release();
+      return result;
+    } catch (err) {
+      held.release(connectionLost(err));
+      throw err;
+    }
   }
+  const db = new TenantConnection(client, mode, tenantId);
+  let result: T;
+  try {
+    result = await work(db);
+  } catch (err) {
+    held.release((await db.finish(false)) ?? connectionLost(err));
+    throw err;
+  }
+  try {
+    await db.finish(true);
+  } catch (err) {
+    // A commit that failed leaves the connection in an unknown state: the pool drops it.
+    held.release(err instanceof Error ? err : true);
+    throw err;
+  }
+  held.release();
+  return result;
+}
+
+export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
+  const held = await holdConnection(pool);
+  try {
+    const result = await inTransaction(held.client, () => work(held.client));
+    held.release();
+    return result;
+  } catch (err) {
+    held.release(connectionLost(err));
+    throw err;
+  }
+}
+
+interface HeldConnection {
+  client: PoolClient;
+  /** Back to the pool; dropped instead when `drop` is given or the connection was heard failing. */
+  release(drop?: Error | true): void;
+}
+
+/**
+ * A pooled connection checked out for one unit of work. A checked-out client has no error listener (the
+ * pool's comes back on release): a connection that dies between two statements (the server restarting,
+ * the network cut) would emit an error nobody hears and end the process. Heard here, the next statement
+ * fails instead, and the connection is dropped rather than reused.
+ */
+async function holdConnection(pool: pg.Pool): Promise<HeldConnection> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onConnectionError = (err: Error) => { broken ??= err; };
+  client.on('error', onConnectionError);
+  return {
+    client,
+    release(drop) {
+      client.off('error', onConnectionError);
+      client.release(broken ?? drop);
+    },
+  };
+}
+
+/** The failure when it may have left the connection dead; a statement or lock timeout leaves it sound. */
+function connectionLost(err: unknown): Error | undefined {
+  const sound = ['57014', '55P03'].includes(pgErrorCode(err) ?? '');
+  return err instanceof Error && isDatabaseUnavailable(err) && !sound ? err : undefined;
 }
 
 /** `begin`, `work`, `commit` on a connection the caller holds (`rollback` when `work` throws). */

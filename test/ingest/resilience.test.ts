@@ -64,9 +64,9 @@ describe('ingest when the database fails', () => {
         const ts = base + k * 100 + i;
         await Promise.all([0, 1, 2].map(async (j) => {
           // The same fix sent twice (a retransmit) must still be one row.
-          await client.publishAsync(`fieldops/${device.id}/gps`, gps(ts + j * 10_000_000), { qos: 1 });
-          await client.publishAsync(`fieldops/${device.id}/gps`, gps(ts + j * 10_000_000), { qos: 1 });
-          acked.get(device.id)!.push(ts + j * 10_000_000);
+          await client.publishAsync(`fieldops/${device.id}/gps`, gps(ts + j * 1_000_000), { qos: 1 });
+          await client.publishAsync(`fieldops/${device.id}/gps`, gps(ts + j * 1_000_000), { qos: 1 });
+          acked.get(device.id)!.push(ts + j * 1_000_000);
         }));
       }
     });

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createDevice, createOrg, type TestDevice, type TestOrg } from '../support/factories.js';
 import { encodeGpsBatch } from '../../ingest/proto.js';
-import { rejectionsSince, startIngest, type IngestUnderTest } from './support.js';
+import { metricValue, refusalsOf, startIngest, type IngestUnderTest } from './support.js';
 import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
@@ -104,7 +104,6 @@ describe('WebSocket ingest', () => {
   });
 
   it('answers bad frames in order without closing, keeps the good ones, stores duplicates once (token in ?token=)', async () => {
-    const counted = await rejectionsSince(sut.httpBase);
     const socket = await DeviceSocket.open(`${sut.wsUrl}?token=${encodeURIComponent(device.token)}`);
     const good = nextTs();
     const kept = nextTs();
@@ -124,8 +123,8 @@ describe('WebSocket ingest', () => {
     expect(socket.closeCode).toBeNull();
     expect(await countAt(device.id, kept)).toBe(1);
     expect(await countAt(device.id, good)).toBe(1);
-    expect(await counted('batch_too_large')).toBe(1);
-    expect(await counted('ts_in_future')).toBe(1);
+    expect(await refusalsOf(db.owner, device.id, { undecodable: 1, invalid_lat: 1, invalid_lon: 1, ts_in_future: 1, batch_too_large: 1 }))
+      .toEqual({ undecodable: 1, invalid_lat: 1, invalid_lon: 1, ts_in_future: 1, batch_too_large: 1 });
     socket.close();
   });
 
@@ -176,7 +175,6 @@ describe('HTTP ingest', () => {
   });
 
   it('answers 400 in the error shape for bad input, and 200 with the dropped fixes for a partly bad batch', async () => {
-    const counted = await rejectionsSince(sut.httpBase);
     const malformed = await post(Buffer.from([0x0a, 0x05, 0x01]), 'application/x-protobuf');
     expect(malformed.status).toBe(400);
     expect((await malformed.json() as { error: unknown }).error).toMatchObject({ code: 'bad_request', issues: [{ path: 'body' }] });
@@ -195,7 +193,9 @@ describe('HTTP ingest', () => {
     expect(partly.status).toBe(200);
     expect(await partly.json()).toEqual({ data: { accepted: 1, rejected: [{ index: 1, reason: 'invalid_lon' }] } });
     expect(await countAt(device.id, ok)).toBe(1);
-    expect(await counted('invalid_lon')).toBe(1);
+    const refusals = { undecodable: 1, invalid_lat: 1, ts_in_future: 1, batch_too_large: 1, invalid_lon: 1 };
+    expect(await refusalsOf(db.owner, device.id, refusals)).toEqual(refusals);
+    expect(await metricValue(sut.httpBase, 'fieldops_ingest_rejected_total', { reason: 'invalid_lon' })).toBeGreaterThanOrEqual(1);
   });
 
   it('serves /metrics on the realtime port', async () => {

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../services/shared/config.js';
 import { openEmbeddedDatabase, type Database } from '../../services/shared/database.js';
+import { readAsTenant, withTenant, type Queryable } from '../../services/shared/db.js';
 import { createLogger } from '../../services/shared/log.js';
 import { MIGRATIONS_DIR, migrate } from '../../services/shared/migrate.js';
 import { EMBEDDED_START_TIMEOUT_MS } from '../support/embedded.js';
@@ -108,6 +109,15 @@ describe('the API role on the embedded database', () => {
     await expect(asApi(tenantA.id, 'select * from punches')).rejects.toMatchObject({ code: '42501' });
     const rows = await asApi<{ tenant_id: string }>(tenantA.id, 'select tenant_id from positions_v');
     expect(rows.map((r) => r.tenant_id)).toEqual([tenantA.id]);
+  });
+
+  it('reads and writes as the tenant through the request path, in the pool role\'s own transaction', async () => {
+    // The server's pipelined statements would bypass the seam (and run as its superuser): these must not.
+    const tenantsSeen = (q: Queryable) => q.query<{ tenant_id: string }>('select tenant_id from devices').then((r) => r.rows.map((d) => d.tenant_id));
+    expect(await readAsTenant(api, tenantA.id, tenantsSeen)).toEqual([tenantA.id]);
+    expect(await withTenant(api, tenantB.id, tenantsSeen)).toEqual([tenantB.id]);
+    await expect(readAsTenant(api, tenantA.id, (q) => q.query(`insert into assets (tenant_id, name) values ($1, 'from a read')`, [tenantA.id])))
+      .rejects.toMatchObject({ code: '25006' });
   });
 
   it('cannot insert a row for another tenant', async () => {

@@ -10,12 +10,13 @@ import { EMBEDDED_START_TIMEOUT_MS, embeddedDataDir } from '../support/embedded.
 import { createOrg, type TestOrg } from '../support/factories.js';
 import { liveUrl } from '../realtime/fixtures.js';
 import { LiveClient } from '../realtime/live-client.js';
+import { startReceiver, verifySignature } from '../webhooks/receiver.js';
 
 /**
  * The embedded defaults, as `npm start` runs them with neither DATABASE_URL nor REDIS_URL: PGlite
  * behind its socket, the in-process bus, every role in one process. The main flow end to end — an
- * MQTT fix is stored, evaluated into a geofence event, pushed to a dispatcher's socket and served by
- * REST — and a restart that keeps the data.
+ * MQTT fix is stored, evaluated into a geofence event, pushed to a dispatcher's socket, delivered to a
+ * webhook and served by REST — and a restart that keeps the data.
  */
 let dataDir: string;
 let config: Config;
@@ -67,6 +68,7 @@ beforeAll(async () => {
   config = loadConfig({
     DATA_DIR: dataDir, HOST: '127.0.0.1', API_PORT: '0', REALTIME_PORT: '0', MQTT_PORT: '0',
     JWT_SECRET: randomBytes(32).toString('hex'), LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', FIELDOPS_DEMO: '0',
+    WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
   });
   expect(config.DATABASE_URL).toBeUndefined();
   expect(config.REDIS_URL).toBeUndefined();
@@ -87,7 +89,7 @@ describe('the embedded defaults', () => {
     await start();
     expect(platform.runtime.database.kind).toBe('embedded');
     expect(platform.runtime.backplane.kind).toBe('in-process');
-    expect(platform.roles.map((r) => r.name).sort()).toEqual(['api', 'geofence', 'ingest', 'realtime']);
+    expect(platform.roles.map((r) => r.name).sort()).toEqual(['api', 'geofence', 'ingest', 'realtime', 'webhooks']);
     // FIELDOPS_DEMO=0: an empty database stays empty.
     expect(platform.demo).toBeNull();
     const { rows } = await platform.runtime.pool('worker').query<{ n: string }>('select count(*) as n from organizations');
@@ -106,6 +108,12 @@ describe('the embedded defaults', () => {
       geometry: { type: 'Polygon', coordinates: [[[LON - d, LAT - d], [LON + d, LAT - d], [LON + d, LAT + d], [LON - d, LAT + d], [LON - d, LAT - d]]] },
     });
     expect(fence.status).toBe(201);
+    const receiver = await startReceiver();
+    closers.push(() => receiver.close());
+    const webhook = await call<{ data: { secret: string } }>(endpoints.api!, token, 'POST', '/v1/webhooks', {
+      url: receiver.url('/breaches'), events: ['asset.geofence_breach'],
+    });
+    expect(webhook.status).toBe(201);
     const device = await call<{ data: { id: string; token: string } }>(endpoints.api!, token, 'POST', '/v1/devices', { name: 'Van 9', kind: 'tracker' });
     expect(device.status).toBe(201);
     deviceId = device.body.data.id;
@@ -134,6 +142,13 @@ describe('the embedded defaults', () => {
       data: { device_id: deviceId, geofence_id: fence.body.data.id, geofence_name: 'Rail yard' },
     });
     breachId = breach.id as string;
+    // The webhooks role, on the same embedded database, delivers the event signed.
+    await within('the breach at the webhook receiver', (async () => {
+      while (receiver.at('/breaches').length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    })());
+    const hook = receiver.at('/breaches')[0]!;
+    expect(JSON.parse(hook.body)).toMatchObject({ event: 'asset.geofence_breach', tenant_id: org.id, data: { device_id: deviceId, geofence_id: fence.body.data.id } });
+    expect(verifySignature(hook.headers['x-fieldops-signature'], hook.body, webhook.body.data.secret)).toBe(true);
 
     const stored = await call<{ data: { ts: string; lat: number; lon: number }[] }>(endpoints.api!, token, 'GET',
       `/v1/gps-events?device_id=${deviceId}&from=${new Date(t0 - 1000).toISOString()}&sort=ts`);

@@ -24,7 +24,7 @@ export interface TestApi {
 /** The API app on a test database's config: the same builder and the same service role as `fieldops start`. */
 export async function buildTestApi(
   config: ServerConfig,
-  options: { log?: Logger; poolSize?: number } & Partial<Pick<ApiDeps, 'mail' | 'files'>> = {},
+  options: { log?: Logger; poolSize?: number } & Partial<Pick<ApiDeps, 'mail' | 'files' | 'webhookResolver'>> = {},
 ): Promise<TestApi> {
   const pool = createServicePool(config, 'api', options.poolSize ?? 5);
   const redis = createRedis(config.REDIS_URL);
@@ -39,6 +39,7 @@ export async function buildTestApi(
     tokens,
     mail: options.mail,
     files: options.files,
+    webhookResolver: options.webhookResolver,
   });
   let closing: Promise<void> | null = null;
   return {

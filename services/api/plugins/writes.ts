@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { withTenant, type Pool, type PoolClient } from '../../shared/db.js';
+import { withTenant, type Pool, type Queryable } from '../../shared/db.js';
 import { createIdempotencyStore, IDEMPOTENCY_HEADER, idempotencyClaim, REPLAYED_HEADER, type IdempotencyClaim } from '../idempotency.js';
 import { setEtag } from './versions.js';
 
@@ -20,7 +20,7 @@ declare module 'fastify' {
      * answer stored in that same transaction, and a repeat is answered from the store without running
      * `work`. A versioned object's answer carries its ETag. Returns the reply (return it from the handler).
      */
-    commit<T>(status: number, work: (db: PoolClient) => Promise<T>): Promise<FastifyReply>;
+    commit<T>(status: number, work: (db: Queryable) => Promise<T>): Promise<FastifyReply>;
   }
 }
 
@@ -62,7 +62,7 @@ export const writesPlugin = fp<WritesOptions>(
       }
     });
 
-    app.decorateReply('commit', async function commit<T>(this: FastifyReply, status: number, work: (db: PoolClient) => Promise<T>) {
+    app.decorateReply('commit', async function commit<T>(this: FastifyReply, status: number, work: (db: Queryable) => Promise<T>) {
       const request = this.request;
       const pending = claims.get(request);
       if (pending) pending.consumed = true;

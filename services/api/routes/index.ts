@@ -1,9 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Config } from '../../shared/config.js';
 import type { SessionTokens } from '../../shared/jwt.js';
 import type { Authenticator } from '../../shared/principal.js';
 import type { LoginAttempts } from '../login-attempts.js';
 import type { PlanLookup } from '../plan-cache.js';
+import type { Resolver } from '../../shared/webhook-targets.js';
 import { authPlugin } from '../plugins/auth.js';
 import { apiKeyRoutes } from './api-keys.js';
 import { assetRoutes } from './assets.js';
@@ -24,6 +26,7 @@ import { siteRoutes } from './sites.js';
 import { timesheetRoutes } from './timesheets.js';
 import { userRoutes } from './users.js';
 import { warehouseRoutes } from './warehouses.js';
+import { webhookRoutes } from './webhooks.js';
 import { workOrderRoutes } from './work-orders.js';
 
 /*
@@ -64,15 +67,19 @@ const RESOURCE_ROUTES: FastifyPluginAsyncTypebox[] = [meRoutes, userRoutes, apiK
   inspectionFormRoutes];
 
 export interface ApiRoutesOptions {
+  config: Config;
   authenticator: Authenticator;
   tokens: SessionTokens;
   plans: PlanLookup;
   loginAttempts: LoginAttempts;
+  /** The DNS seam of the webhook URL check; default: the system resolver. */
+  webhookResolver?: Resolver;
 }
 
 /** Everything under /v1: the auth layer (401/402/403), then each resource's routes. */
-export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (app, { authenticator, tokens, plans, loginAttempts }) => {
+export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (app, { config, authenticator, tokens, plans, loginAttempts, webhookResolver }) => {
   await app.register(authPlugin, { authenticator, plans });
   await app.register(authRoutes, { tokens, attempts: loginAttempts });
   for (const routes of RESOURCE_ROUTES) await app.register(routes);
+  await app.register(webhookRoutes, { config, resolver: webhookResolver });
 };

@@ -49,6 +49,14 @@ export interface PunchEventData {
   punch_id: string;
 }
 
+/** `webhook.disabled`: an endpoint failed for so long that the platform turned it off (its tenant is told). */
+export interface WebhookDisabledData {
+  webhook_id: string;
+  url: string;
+  failing_since: string;
+  reason: string;
+}
+
 /** Business events carry the object as the API returns it. */
 export type BusinessEventData = Record<string, unknown>;
 
@@ -66,6 +74,7 @@ export interface EventMap {
   'quote.sent': BusinessEventData;
   'quote.accepted': BusinessEventData;
   'inspection.submitted': BusinessEventData;
+  'webhook.disabled': WebhookDisabledData;
 }
 
 export type EventType = keyof EventMap;
@@ -85,6 +94,7 @@ export const EVENT_TYPES = Object.keys({
   'quote.sent': true,
   'quote.accepted': true,
   'inspection.submitted': true,
+  'webhook.disabled': true,
 } satisfies Record<EventType, true>) as EventType[]; // the `satisfies` fails the build when a type is missing here
 
 const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);

@@ -1,0 +1,139 @@
+/**
+ * `npm run bench -- e2e [--rate 10000] [--devices 1000] [--duration 20s] [--shapes split,one] [--cycle 20] [--fences 100] [--warmup 2] [--generators 2]`
+ *
+ * The whole path at a fixed offered rate: devices publish single-fix QoS 1 messages over MQTT (lean generator
+ * processes, bench/lib/mqtt-rate.ts), each fix stamped with its send time, each device driving in and out of a
+ * fence (`cycle` fixes inside, then `cycle` outside), so the geofence role writes entered/exited events that the
+ * outbox relay appends to `events:{tenant}` and the realtime role pushes to a dispatcher's live socket (and the
+ * webhooks role to a receiver, where it exists: bench/lib/e2e-hops.ts). Latency per hop, from the fix's own time:
+ *   fix → commit (PUBACK) · fix → event row (geofence evaluated and committed: the row's recorded_at) ·
+ *   event row → events stream (the stream id's time) · events stream → dispatcher socket · fix → socket, end to end.
+ * Run against every role as a separate process (`split`) and against the one-process default (`one`), on
+ * PostgreSQL and Redis; or against a running platform with `--target HOST`. Target: end-to-end p99 ≤ 100 ms.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { withTenant } from '../services/shared/db.js';
+import { row, target, type BenchRow, type BenchTable, type RoleUsage, type ScenarioResult, type TargetCheck } from './lib/bench-result.js';
+import { ask, sleep } from './lib/child-ipc.js';
+import { EVENT_HOPS, type EventHop } from './lib/e2e-hops.js';
+import { Histogram } from './lib/histogram.js';
+import type { LiveHops } from './lib/live-listener.js';
+import { EVENT_TYPES, openPath, stopGenerators, sum, windowOf, type PathLoad } from './lib/path-load.js';
+import { startPlatformUnderTest, SHAPE_TITLES, type PlatformShape, type PlatformUnderTest } from './lib/platform-under-test.js';
+import { RoleSampler } from './lib/proc-stats.js';
+import { showProgress } from './lib/progress.js';
+import { pick, type ScenarioContext } from './lib/scenario.js';
+
+/** Hops read back from the events table: fix → row committed, row → stream id. */
+async function eventRowHops(platform: PlatformUnderTest, tenantId: string, fromMs: number, toMs: number) {
+  const rows = await withTenant(platform.owner, tenantId, async (db) => (await db.query<{ to_row: number; to_stream: number | null }>(
+    `select extract(epoch from (recorded_at - occurred_at)) * 1000 as to_row,
+            split_part(stream_id, '-', 1)::float8 - extract(epoch from recorded_at) * 1000 as to_stream
+       from events where tenant_id = $1 and occurred_at >= to_timestamp($2::float8 / 1000) and occurred_at < to_timestamp($3::float8 / 1000)`,
+    [tenantId, fromMs, toMs])).rows);
+  return {
+    events: rows.length,
+    unpublished: rows.filter((r) => r.to_stream === null).length,
+    toRow: Histogram.ofMs(rows.map((r) => Number(r.to_row))),
+    toStream: Histogram.ofMs(rows.filter((r) => r.to_stream !== null).map((r) => Math.max(0, Number(r.to_stream)))),
+  };
+}
+
+async function runShape(shape: PlatformShape, targetHost: string | null, load: PathLoad): Promise<{ table: BenchTable; roles: RoleUsage[]; check: TargetCheck; detail: unknown }> {
+  console.log(`  ${SHAPE_TITLES[shape]}: starting…`);
+  const platform = await startPlatformUnderTest(shape, targetHost);
+  const helpers: ChildProcess[] = [];
+  const hops: EventHop[] = [];
+  try {
+    const { tenantId, jwt, listener, children, connectErrors } = await openPath(platform, load, helpers);
+    for (const make of EVENT_HOPS) {
+      const hop = make();
+      if (!hop.available(shape)) continue;
+      hops.push(hop);
+      if (!(await hop.setup(platform.apiUrl, jwt, EVENT_TYPES))) hops.pop();
+    }
+    const sampler = new RoleSampler(platform.processes);
+    for (const c of children) c.send({ cmd: 'go' });
+    await sleep(load.warmupS * 1000);
+    await windowOf(children); // the warm-up's acknowledgements: not measured
+    const since = Date.now();
+    listener.send({ cmd: 'since', since });
+    for (const hop of hops) hop.since();
+    sampler.start();
+    const stopProgress = showProgress(`${shape}: ${load.rate.toLocaleString('en-US')} fixes/s offered`, load.seconds,
+      () => platform.processes.map((p) => `${p.role} ${sampler.sample()[p.role]?.toFixed(0)} MB`).join(', '));
+    await sleep(load.seconds * 1000);
+    stopProgress();
+    const measured = await windowOf(children);
+    const until = Date.now();
+    const results = await stopGenerators(children);
+    // The last fixes' events are on their way: give them time to arrive before counting.
+    await sleep(3000);
+    const roles = sampler.stop();
+    const live = await ask<LiveHops>(listener, { cmd: 'collect' }, 'collected');
+    const fromRows = await eventRowHops(platform, tenantId, since, until);
+    const measuredS = (until - since) / 1000;
+    const endToEnd = new Histogram(live.endToEnd);
+    const rows: BenchRow[] = [
+      row('fix → commit (PUBACK)', measured.acked / measuredS, 'fixes/s', measured.histogram.summary(),
+        measured.shed + sum(results.map((r) => r.unacked)) + connectErrors),
+      row('fix → geofence event row', fromRows.events / measuredS, 'events/s', fromRows.toRow.summary()),
+      row('event row → events stream', (fromRows.events - fromRows.unpublished) / measuredS, 'events/s', fromRows.toStream.summary(), fromRows.unpublished),
+      row('events stream → dispatcher socket', live.events / measuredS, 'events/s', new Histogram(live.streamToSocket).summary()),
+      row('fix → dispatcher socket (end to end)', live.events / measuredS, 'events/s', endToEnd.summary(), Math.max(0, fromRows.events - live.events)),
+    ];
+    for (const hop of hops) {
+      const { count, histogram } = await hop.collect();
+      rows.push(row(hop.name, count / measuredS, 'events/s', histogram.summary(), Math.max(0, fromRows.events - count)));
+    }
+    const title = `e2e — ${SHAPE_TITLES[shape]}: ${load.rate.toLocaleString('en-US')} fixes/s offered by ${load.devices.toLocaleString('en-US')} devices, ${load.seconds} s`;
+    return {
+      table: { title, rows },
+      roles: roles.map((r) => ({ ...r, role: shape === 'split' ? r.role : `${r.role} (${shape})` })),
+      check: target(`e2e p99, ${SHAPE_TITLES[shape]}`, live.events > 0 ? endToEnd.percentileMs(0.99) : null, 100, 'at-most', 'ms'),
+      detail: { shape, offered: load.rate, sent: measured.sent, acked: measured.acked, shed: measured.shed, connectErrors, events: fromRows.events, received: live.events, ignored: live.ignored },
+    };
+  } finally {
+    for (const hop of hops) await hop.close();
+    for (const h of helpers) if (h.exitCode === null) h.kill();
+    await platform.close();
+  }
+}
+
+export default async function e2eBench(args: string[], context?: ScenarioContext): Promise<ScenarioResult> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      shapes: { type: 'string' },
+      cycle: { type: 'string', default: '20' },
+      fences: { type: 'string', default: '100' },
+      warmup: { type: 'string' },
+      generators: { type: 'string', default: '2' },
+    },
+  });
+  const settings = context?.settings;
+  const targetHost = settings?.target ?? null;
+  const shapes = (values.shapes ?? (targetHost ? 'target' : 'split,one')).split(',') as PlatformShape[];
+  const load: PathLoad = {
+    rate: pick(settings?.rate, context, 10_000, 10_000),
+    devices: pick(settings?.devices, context, 1000, 1000),
+    seconds: pick(settings?.durationS, context, 20, 6),
+    warmupS: Number(values.warmup ?? (settings?.quick ? 2 : 3)),
+    cycle: Number(values.cycle),
+    fences: Number(values.fences),
+    generators: Number(values.generators),
+  };
+  const tables: BenchTable[] = [];
+  const roles: RoleUsage[] = [];
+  const targets: TargetCheck[] = [];
+  const detail: unknown[] = [];
+  for (const shape of shapes) {
+    const result = await runShape(shape, targetHost, load);
+    tables.push(result.table);
+    roles.push(...result.roles);
+    targets.push(result.check);
+    detail.push(result.detail);
+  }
+  return { scenario: 'e2e', settings: { ...load, shapes }, tables, roles, targets, detail };
+}

@@ -1,0 +1,140 @@
+import pg from 'pg';
+
+/** A statement written ahead of another, answered without rows (docs/design.md, "Cost of a request"). */
+export interface LeadingStatement {
+  text: string;
+  values?: unknown[];
+}
+
+/** What the client calls on the statement it is waiting for (pg's Query has them; its typings do not say so). */
+interface ProtocolHandlers {
+  text?: string;
+  name?: string;
+  handleRowDescription(msg: unknown): void;
+  handleDataRow(msg: unknown): void;
+  handleCommandComplete(msg: unknown, connection: pg.Connection): void;
+  handleEmptyQuery(connection: pg.Connection): void;
+  handleError(err: Error, connection: pg.Connection): void;
+  handleReadyForQuery(connection: pg.Connection): void;
+  handlePortalSuspended(connection: pg.Connection): void;
+  handleCopyInResponse(connection: pg.Connection): void;
+  handleCopyData(msg: unknown, connection: pg.Connection): void;
+  submit(connection: pg.Connection): Error | null | undefined;
+}
+
+interface ProtocolConnection {
+  stream: { cork?: () => void; uncork?: () => void };
+  parsedStatements: Record<string, string>;
+  submittedNamedStatements: Record<string, string>;
+  parse(config: { text: string; name: string; types: number[] }): void;
+  bind(config: { portal: string; statement: string; values: unknown[] }): void;
+  execute(config: { portal: string; rows: number }): void;
+}
+
+/**
+ * One statement preceded by `leading` ones in the same write and the same extended-protocol Sync,
+ * so the whole costs one round trip: `client.query(new PipelinedStatement([begin, setTenant], config))`.
+ *
+ * Until the Sync, the server runs everything in one implicit transaction (unless a leading `begin`
+ * opens an explicit one, which then stays open): a `set_config(…, true)` among the leading statements
+ * holds for the statement and ends with it. An error anywhere makes the server skip the rest up to
+ * the Sync and roll the implicit transaction back; the caller sees that error.
+ *
+ * The client routes every protocol message to the statement it waits for; this one swallows the
+ * leading statements' answers (rows and completions) and hands the rest to a plain `pg.Query`, whose
+ * name the client's prepared-statement bookkeeping sees only once the leading answers are in.
+ */
+export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> implements pg.Submittable {
+  readonly result: Promise<pg.QueryResult<R>>;
+  private readonly query: ProtocolHandlers;
+  private leadingLeft: number;
+
+  constructor(private readonly leading: LeadingStatement[], config: pg.QueryConfig) {
+    let settle!: (err: Error | null, result?: pg.QueryResult<R>) => void;
+    this.result = new Promise((resolve, reject) => {
+      settle = (err, result) => (err ? reject(err) : resolve(result!));
+    });
+    // Extended protocol always: a simple Query message may not follow a Bind/Execute before the Sync.
+    const options = { ...config, types: config.types ?? pg.types, queryMode: 'extended', callback: settle };
+    this.query = new pg.Query(options as pg.QueryConfig) as unknown as ProtocolHandlers;
+    this.leadingLeft = leading.length;
+  }
+
+  // The client records a parse under the waiting statement's name: not the leading, unnamed ones'.
+  get name(): string | undefined {
+    return this.leadingLeft > 0 ? undefined : this.query.name;
+  }
+
+  get text(): string | undefined {
+    return this.leadingLeft > 0 ? undefined : this.query.text;
+  }
+
+  submit(connection: pg.Connection): Error | null {
+    const wire = connection as unknown as ProtocolConnection;
+    const refused = this.refusal(wire);
+    if (refused) return refused;
+    wire.stream.cork?.();
+    try {
+      for (const { text, values = [] } of this.leading) {
+        wire.parse({ text, name: '', types: [] });
+        wire.bind({ portal: '', statement: '', values });
+        wire.execute({ portal: '', rows: 0 });
+      }
+      // Writes Parse (unless prepared on this connection), Bind, Describe, Execute and the Sync.
+      return this.query.submit(connection) ?? null;
+    } finally {
+      wire.stream.uncork?.();
+    }
+  }
+
+  /** pg.Query's own refusals, checked before anything is written (afterwards the leading statements would hang without a Sync). */
+  private refusal(wire: ProtocolConnection): Error | null {
+    const { name, text } = this.query;
+    if (typeof text !== 'string') return new Error('A pipelined statement needs its text.');
+    const previous = name ? wire.parsedStatements[name] ?? wire.submittedNamedStatements[name] : undefined;
+    if (previous && previous !== text) return new Error(`Prepared statements must be unique - '${name}' was used for a different statement`);
+    return null;
+  }
+
+  handleRowDescription(msg: unknown): void {
+    this.query.handleRowDescription(msg);
+  }
+
+  handleDataRow(msg: unknown): void {
+    if (this.leadingLeft === 0) this.query.handleDataRow(msg);
+  }
+
+  handleCommandComplete(msg: unknown, connection: pg.Connection): void {
+    if (this.leadingLeft > 0) this.leadingLeft--;
+    else this.query.handleCommandComplete(msg, connection);
+  }
+
+  handleEmptyQuery(connection: pg.Connection): void {
+    this.query.handleEmptyQuery(connection);
+  }
+
+  handleError(err: Error, connection: pg.Connection): void {
+    if (this.leadingLeft > 0) {
+      // A leading statement failed: the server skipped the rest, so the statement was never prepared.
+      const { name } = this.query;
+      if (name) delete (connection as unknown as ProtocolConnection).submittedNamedStatements[name];
+    }
+    this.query.handleError(err, connection);
+  }
+
+  handleReadyForQuery(connection: pg.Connection): void {
+    this.query.handleReadyForQuery(connection);
+  }
+
+  handlePortalSuspended(connection: pg.Connection): void {
+    this.query.handlePortalSuspended(connection);
+  }
+
+  handleCopyInResponse(connection: pg.Connection): void {
+    this.query.handleCopyInResponse(connection);
+  }
+
+  handleCopyData(msg: unknown, connection: pg.Connection): void {
+    this.query.handleCopyData(msg, connection);
+  }
+}

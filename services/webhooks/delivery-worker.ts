@@ -1,0 +1,330 @@
+import type { Pool, PoolClient } from '../shared/db.js';
+import { withTransaction } from '../shared/db.js';
+import type { Logger } from '../shared/log.js';
+import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, webhookSignature } from '../shared/contracts/webhooks.js';
+import { sealedBox, type SealedBox } from '../shared/sealed-box.js';
+import { checkTarget, parseAllowList, systemResolver, type AllowList, type Resolver } from '../shared/webhook-targets.js';
+import { createDeliveryStore, type AttemptRecord, type ClaimedDelivery } from './delivery-store.js';
+import { createHttpSender, type HttpSender, type SendResult } from './http-sender.js';
+import { outcomeOf } from './retry-policy.js';
+
+/** Sent on commit by a statement-level trigger on `webhook_deliveries` (migration 009). */
+const WAKE_CHANNEL = 'webhook_deliveries_inserted';
+/** How often queued deliveries stranded by a race are looked for, and how old they must be. */
+const STRANDED_SWEEP_MS = 5000;
+const STRANDED_AGE_MS = 2000;
+
+export interface DeliveryWorkerOptions {
+  secretKey: string;
+  allowHosts: string;
+  timeoutMs: number;
+  retryDelaysMs: readonly number[];
+  endpointConcurrency: number;
+  maxInFlight: number;
+  disableAfterMs: number;
+  pollMs: number;
+  /** The DNS seam; default: the system resolver. */
+  resolver?: Resolver;
+  /** Deliveries claimed per statement at most. */
+  claimBatch?: number;
+}
+
+interface Signer {
+  version: number;
+  current: string;
+  previous: string | null;
+  previousUntilMs: number;
+}
+
+/**
+ * The webhooks role's engine (docs/design.md, "Webhooks"). One loop claims due deliveries in batches
+ * (woken by the insert notice, by a freed slot or a retry coming due, else polling), each attempt runs
+ * on its own (signed afresh, sent to the address its target check accepted), and finished attempts are
+ * recorded together, a batch per statement. Per endpoint at most `endpointConcurrency` attempts are in
+ * flight and no more are claimed for it, so a slow endpoint holds its own slots only; per key, the
+ * database hands out a delivery only after the one before it is finished.
+ */
+export class DeliveryWorker {
+  private closed = false;
+  private loop: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private signalled = false;
+  private inFlight = 0;
+  private readonly perEndpoint = new Map<string, number>();
+  private pendingRecords: AttemptRecord[] = [];
+  /** Outcomes not yet written (waiting or being written): claiming pauses while the writes lag this far. */
+  private unrecorded = 0;
+  private flushing: Promise<void> | null = null;
+  private listener: PoolClient | null = null;
+  private readonly sender: HttpSender;
+  private readonly box: SealedBox;
+  private readonly allow: AllowList;
+  private readonly resolver: Resolver;
+  private readonly signers = new Map<string, Signer>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private readonly leaseMs: number;
+  readonly stats = { attempts: 0, delivered: 0, failed: 0, retried: 0 };
+
+  constructor(private readonly pool: Pool, private readonly log: Logger, private readonly options: DeliveryWorkerOptions) {
+    this.sender = createHttpSender();
+    this.box = sealedBox(options.secretKey, 'webhook-secrets');
+    this.allow = parseAllowList(options.allowHosts);
+    this.resolver = options.resolver ?? systemResolver;
+    // The lease outlasts the attempt's deadline and the recording of its outcome.
+    this.leaseMs = 2 * options.timeoutMs + 2000;
+  }
+
+  async start(): Promise<void> {
+    await this.listen();
+    this.loop ??= this.run();
+  }
+
+  private async listen(): Promise<void> {
+    try {
+      const client = await this.pool.connect();
+      client.on('notification', () => this.signal());
+      client.on('error', (err) => {
+        this.log.warn({ err }, 'webhooks: the notice connection dropped; polling until it is back');
+        if (this.listener === client) this.listener = null;
+        client.release(err);
+        if (!this.closed) setTimeout(() => void this.listen(), this.options.pollMs).unref();
+      });
+      await client.query(`listen ${WAKE_CHANNEL}`);
+      this.listener = client;
+    } catch (err) {
+      this.log.warn({ err }, 'webhooks: cannot listen for deliveries; polling');
+      if (!this.closed) setTimeout(() => void this.listen(), this.options.pollMs).unref();
+    }
+  }
+
+  private async run(): Promise<void> {
+    const store = createDeliveryStore(this.pool);
+    let sweptAt = 0;
+    while (!this.closed) {
+      if (Date.now() - sweptAt >= STRANDED_SWEEP_MS) {
+        sweptAt = Date.now();
+        await store.promoteStranded(STRANDED_AGE_MS).catch((err: unknown) => this.log.warn({ err }, 'webhooks: cannot promote stranded deliveries'));
+      }
+      const free = this.unrecorded > 2 * this.options.maxInFlight ? 0 : this.options.maxInFlight - this.inFlight;
+      let claimed: ClaimedDelivery[] = [];
+      if (free > 0) {
+        try {
+          claimed = await store.claim({
+            batch: Math.min(free, this.options.claimBatch ?? 500),
+            ...this.slots(),
+            perEndpoint: this.options.endpointConcurrency,
+            leaseMs: this.leaseMs,
+          });
+        } catch (err) {
+          if (this.closed) break;
+          this.log.warn({ err }, 'webhooks: cannot claim deliveries; retrying');
+        }
+      }
+      for (const delivery of claimed) this.dispatch(delivery);
+      // A full batch may have left more due: claim again at once (while slots are free).
+      if (claimed.length === 0 || this.inFlight >= this.options.maxInFlight) await this.pause(this.options.pollMs);
+    }
+  }
+
+  private slots(): { saturated: string[]; partial: { webhookId: string; free: number }[] } {
+    const saturated: string[] = [];
+    const partial: { webhookId: string; free: number }[] = [];
+    for (const [webhookId, count] of this.perEndpoint) {
+      if (count >= this.options.endpointConcurrency) saturated.push(webhookId);
+      else partial.push({ webhookId, free: this.options.endpointConcurrency - count });
+    }
+    return { saturated, partial };
+  }
+
+  private dispatch(delivery: ClaimedDelivery): void {
+    this.inFlight++;
+    this.perEndpoint.set(delivery.webhook_id, (this.perEndpoint.get(delivery.webhook_id) ?? 0) + 1);
+    void this.attempt(delivery).then((record) => {
+      // The endpoint's slot is free once it has answered; the outcome is written with the next batch.
+      this.inFlight--;
+      const left = (this.perEndpoint.get(delivery.webhook_id) ?? 1) - 1;
+      if (left > 0) this.perEndpoint.set(delivery.webhook_id, left);
+      else this.perEndpoint.delete(delivery.webhook_id);
+      this.recordLater(record);
+      this.signal();
+    });
+  }
+
+  private async attempt(delivery: ClaimedDelivery): Promise<AttemptRecord> {
+    const startedAt = new Date();
+    let result: SendResult & { refused?: boolean };
+    try {
+      result = await this.send(delivery);
+    } catch (err) {
+      this.log.error({ err, delivery: delivery.id }, 'webhooks: attempt failed unexpectedly');
+      result = { statusCode: null, excerpt: null, retryAfterS: null, error: 'internal error', durationMs: Date.now() - startedAt.getTime() };
+    }
+    const outcome = outcomeOf(result, delivery.round_attempts, this.options.retryDelaysMs);
+    this.stats.attempts++;
+    if (outcome.status === 'delivered') this.stats.delivered++;
+    else if (outcome.status === 'failed') this.stats.failed++;
+    else {
+      this.stats.retried++;
+      this.wakeAt(outcome.nextAttemptAt.getTime());
+    }
+    return {
+      seq: delivery.seq,
+      attempt: delivery.attempts,
+      status: outcome.status,
+      nextAttemptAt: outcome.status === 'pending' ? outcome.nextAttemptAt : null,
+      statusCode: result.statusCode,
+      error: result.error,
+      startedAt,
+      durationMs: result.durationMs,
+      excerpt: result.excerpt,
+    };
+  }
+
+  private async send(delivery: ClaimedDelivery): Promise<SendResult & { refused?: boolean }> {
+    const url = new URL(delivery.url);
+    const target = await checkTarget(url, this.allow, this.resolver);
+    if (!target.ok) {
+      return { statusCode: null, excerpt: null, retryAfterS: null, error: `address refused: ${target.reason}`, durationMs: 0, refused: !target.unresolved };
+    }
+    // The envelope of docs/design.md, "Events": the same fields, in the same order, as on the stream.
+    const body = JSON.stringify({
+      id: delivery.event_id ?? delivery.id,
+      event: delivery.event_type,
+      tenant_id: delivery.tenant_id,
+      occurred_at: delivery.occurred_at.toISOString(),
+      data: delivery.data,
+    });
+    const timestampS = Math.floor(Date.now() / 1000);
+    return this.sender.send({
+      url,
+      address: target.address,
+      body,
+      timeoutMs: this.options.timeoutMs,
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'fieldops-webhooks/1',
+        [SIGNATURE_HEADER]: webhookSignature(this.secretsOf(delivery, timestampS * 1000), timestampS, body),
+        [EVENT_HEADER]: delivery.event_type,
+        [DELIVERY_HEADER]: delivery.id,
+      },
+    });
+  }
+
+  /** The secrets that sign now: the current one, and the previous one during a rotation's overlap. */
+  private secretsOf(delivery: ClaimedDelivery, nowMs: number): string[] {
+    let signer = this.signers.get(delivery.webhook_id);
+    if (!signer || signer.version !== delivery.webhook_version) {
+      signer = {
+        version: delivery.webhook_version,
+        current: this.box.open(delivery.secret_sealed),
+        previous: delivery.previous_secret_sealed ? this.box.open(delivery.previous_secret_sealed) : null,
+        previousUntilMs: delivery.previous_secret_expires_at?.getTime() ?? 0,
+      };
+      this.signers.set(delivery.webhook_id, signer);
+    }
+    return signer.previous && nowMs < signer.previousUntilMs ? [signer.current, signer.previous] : [signer.current];
+  }
+
+  /**
+   * Outcomes are written a batch per statement. The next delivery of a key is promoted by that write, so
+   * order holds although the endpoint's slot was freed before it.
+   */
+  private recordLater(record: AttemptRecord): void {
+    this.pendingRecords.push(record);
+    this.unrecorded++;
+    this.flushing ??= this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.pendingRecords.length > 0) {
+      const batch = this.pendingRecords;
+      this.pendingRecords = [];
+      await this.writeRecords(batch);
+      this.unrecorded -= batch.length;
+      this.signal();
+    }
+    this.flushing = null;
+  }
+
+  /**
+   * Retries until written or closed: a record lost here would leave the delivery to its lease (tried
+   * again later) — at least once, never lost.
+   */
+  private async writeRecords(records: AttemptRecord[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await withTransaction(this.pool, async (db) => {
+          const gaveUp = await createDeliveryStore(db).complete(records);
+          if (gaveUp.length > 0) {
+            const disabled = await createDeliveryStore(db).disableLongFailing(gaveUp, this.options.disableAfterMs);
+            if (disabled) this.log.warn({ endpoints: disabled }, 'webhooks: endpoints failing for too long were disabled');
+          }
+        });
+        return;
+      } catch (err) {
+        if (this.closed && attempt >= 2) {
+          this.log.error({ err, records: records.length }, 'webhooks: outcomes not recorded at shutdown; their leases will run out and they are attempted again');
+          return;
+        }
+        this.log.warn({ err }, 'webhooks: cannot record attempts; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private wakeAt(atMs: number): void {
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.signal();
+    }, Math.max(0, atMs - Date.now()) + 5);
+    timer.unref();
+    this.retryTimers.add(timer);
+  }
+
+  private signal(): void {
+    this.signalled = true;
+    this.wake?.();
+  }
+
+  /** Waits up to `ms`, or less when a notice, a freed slot, a retry coming due or close wakes it. */
+  private pause(ms: number): Promise<void> {
+    if (this.signalled) {
+      this.signalled = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        if (this.wake === finish) this.wake = null;
+        this.signalled = false;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      this.wake = finish;
+    });
+  }
+
+  /** Stops claiming, lets the attempts in flight finish (each within its timeout), records them, then closes. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      this.signal();
+      await this.loop?.catch(() => {});
+      while (this.inFlight > 0 || this.unrecorded > 0) {
+        await (this.flushing ?? new Promise((resolve) => setTimeout(resolve, 10)));
+      }
+      for (const timer of this.retryTimers) clearTimeout(timer);
+      const listener = this.listener;
+      this.listener = null;
+      if (listener) {
+        await listener.query(`unlisten ${WAKE_CHANNEL}`).catch(() => {});
+        listener.removeAllListeners('notification');
+        listener.release();
+      }
+      this.sender.close();
+    })();
+    return this.closing;
+  }
+}
