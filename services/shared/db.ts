@@ -64,79 +64,47 @@ async function onTenantConnection<T>(
   pool: pg.Pool, tenantId: string, mode: 'transaction' | 'reads',
   work: (db: Queryable) => Promise<T>, inPlainTransaction: (db: PoolClient) => Promise<T>,
 ): Promise<T> {
-  const held = await holdConnection(pool);
-  const { client } = held;
-  if (!pipelines(client)) {
+  return holdConnection(pool, async (client, drop) => {
+    if (!pipelines(client)) return inTransaction(client, () => inPlainTransaction(client));
+    const db = new TenantConnection(client, mode, tenantId);
     try {
-      const result = await inTransaction(client, () => inPlainTransaction(client));
-      held.release();
+      const result = await work(db);
+      await db.commit();
       return result;
     } catch (err) {
-      held.release(connectionLost(err));
+      // A transaction that could not be rolled back must not be handed to the pool's next user.
+      if (!(await db.rollback())) drop(err);
       throw err;
     }
-  }
-  const db = new TenantConnection(client, mode, tenantId);
-  let result: T;
-  try {
-    result = await work(db);
-  } catch (err) {
-    held.release((await db.finish(false)) ?? connectionLost(err));
-    throw err;
-  }
-  try {
-    await db.finish(true);
-  } catch (err) {
-    // A commit that failed leaves the connection in an unknown state: the pool drops it.
-    held.release(err instanceof Error ? err : true);
-    throw err;
-  }
-  held.release();
-  return result;
+  });
 }
 
-export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
-  const held = await holdConnection(pool);
-  try {
-    const result = await inTransaction(held.client, () => work(held.client));
-    held.release();
-    return result;
-  } catch (err) {
-    held.release(connectionLost(err));
-    throw err;
-  }
-}
-
-interface HeldConnection {
-  client: PoolClient;
-  /** Back to the pool; dropped instead when `drop` is given or the connection was heard failing. */
-  release(drop?: Error | true): void;
+export function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
+  return holdConnection(pool, (db) => inTransaction(db, () => work(db)));
 }
 
 /**
- * A pooled connection checked out for one unit of work. A checked-out client has no error listener (the
- * pool's comes back on release): a connection that dies between two statements (the server restarting,
- * the network cut) would emit an error nobody hears and end the process. Heard here, the next statement
- * fails instead, and the connection is dropped rather than reused.
+ * Holds a pooled connection for `use`, then releases it — or drops it when it may be unsound: it broke
+ * while held, `use` failed for want of the database (but for a statement or lock timeout, which leaves
+ * the connection sound), or `use` called `drop`.
  */
-async function holdConnection(pool: pg.Pool): Promise<HeldConnection> {
-  const client = await pool.connect();
+async function holdConnection<T>(pool: pg.Pool, use: (db: PoolClient, drop: (reason: unknown) => void) => Promise<T>): Promise<T> {
+  const db = await pool.connect();
+  // A checked-out client has no error listener (the pool's comes back on release): a connection that dies
+  // between two statements (the server restarting, the network cut) would emit an error nobody hears and
+  // end the process. Heard here, the next statement fails instead, and the client is dropped, not reused.
   let broken: Error | undefined;
-  const onConnectionError = (err: Error) => { broken ??= err; };
-  client.on('error', onConnectionError);
-  return {
-    client,
-    release(drop) {
-      client.off('error', onConnectionError);
-      client.release(broken ?? drop);
-    },
-  };
-}
-
-/** The failure when it may have left the connection dead; a statement or lock timeout leaves it sound. */
-function connectionLost(err: unknown): Error | undefined {
-  const sound = ['57014', '55P03'].includes(pgErrorCode(err) ?? '');
-  return err instanceof Error && isDatabaseUnavailable(err) && !sound ? err : undefined;
+  const drop = (reason: unknown) => { broken ??= reason instanceof Error ? reason : new Error(String(reason)); };
+  db.on('error', drop);
+  try {
+    return await use(db, drop);
+  } catch (err) {
+    if (isDatabaseUnavailable(err) && !['57014', '55P03'].includes(pgErrorCode(err) ?? '')) drop(err);
+    throw err;
+  } finally {
+    db.off('error', drop);
+    db.release(broken);
+  }
 }
 
 /** `begin`, `work`, `commit` on a connection the caller holds (`rollback` when `work` throws). */
