@@ -184,16 +184,22 @@ export class ConfigError extends Error {
  * secret lets them mint an admin session for any tenant), so `fieldops start` and `migrate` refuse it.
  */
 const PLACEHOLDER_SECRETS = [
-  /^change[-_ ]?me/i, /changeme/i, /replace[-_ ]?me/i, /^your[-_ ]/i, /placeholder/i, /^(secret|password|postgres|fieldops|admin|example|test|default)$/i,
-  /^(.)\1*$/, // one character repeated
+  /^change[-_ ]?me/i, /changeme/i, /placeholder/i, /replace[-_ ]?me/i, /^your[-_ ]/i, /^(secret|example)/i,
+  /^(password|postgres|fieldops|admin|test|default)$/i,
+  /^(.)\1*$/, // one character repeated (xxxxxxxx…, 00000000…)
 ];
 const SECRET_VARIABLES = ['JWT_SECRET', 'DATABASE_SERVICE_PASSWORD', 'METRICS_TOKEN', 'WEBHOOK_SECRET_KEY'] as const;
+
+/** A value copied from an example rather than generated (PLACEHOLDER_SECRETS). */
+export function isPlaceholder(value: string): boolean {
+  return PLACEHOLDER_SECRETS.some((pattern) => pattern.test(value.trim()));
+}
 
 /** Throws a ConfigError naming every secret variable set to a known placeholder (docs/design.md, "Reliability and security"). */
 export function refusePlaceholderSecrets(config: Config): void {
   const placeholders = SECRET_VARIABLES.filter((name) => {
     const value = config[name];
-    return typeof value === 'string' && PLACEHOLDER_SECRETS.some((pattern) => pattern.test(value.trim()));
+    return typeof value === 'string' && isPlaceholder(value);
   });
   if (placeholders.length) {
     throw new ConfigError(`invalid configuration: ${placeholders.join(', ')} ${placeholders.length > 1 ? 'are' : 'is'} set to a known placeholder; set a long random value of your own`);
@@ -213,6 +219,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (parsed.FILE_STORAGE === 's3' && !parsed.S3_BUCKET) throw new ConfigError('invalid configuration: FILE_STORAGE=s3 needs S3_BUCKET');
   if (Boolean(parsed.S3_ACCESS_KEY_ID) !== Boolean(parsed.S3_SECRET_ACCESS_KEY)) {
     throw new ConfigError('invalid configuration: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together');
+  }
+  if (parsed.WEBHOOK_SECRET_KEY && isPlaceholder(parsed.WEBHOOK_SECRET_KEY)) {
+    throw new ConfigError('invalid configuration: WEBHOOK_SECRET_KEY is a placeholder; set a long random value (e.g. openssl rand -base64 48)');
   }
   return {
     ...parsed,

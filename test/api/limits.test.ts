@@ -83,6 +83,10 @@ describe('geofences per tenant', () => {
     expect((await get(token, '/v1/geofences?limit=1')).json().meta.total).toBe(MAX_FENCES_PER_TENANT);
     expect((await api.sut.inject({ method: 'DELETE', url: `/v1/geofences/${last.json().data.id}`, headers: bearer(token) })).statusCode).toBe(204);
     expect((await create(token, square(3))).statusCode).toBe(201);
+    // Creates racing for the last place: one gets it (counted under the organization's row lock).
+    expect((await api.sut.inject({ method: 'DELETE', url: `/v1/geofences/${(await get(token, '/v1/geofences?limit=1&sort=-created_at')).json().data[0].id}`, headers: bearer(token) })).statusCode).toBe(204);
+    const racing = await Promise.all([6, 7, 8, 9, 10].map((lon) => create(token, square(lon))));
+    expect(racing.map((r) => r.statusCode).sort()).toEqual([201, 409, 409, 409, 409]);
     // Another tenant is not affected.
     const other = await signedIn();
     expect((await create(other.token, square(4))).statusCode).toBe(201);

