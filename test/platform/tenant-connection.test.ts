@@ -133,6 +133,22 @@ describe('readAsTenant', () => {
   });
 });
 
+describe('a connection that dies while a request holds it', () => {
+  it('fails that request only; the pool replaces the connection, for reads and for transactions', async () => {
+    for (const asTenant of [readAsTenant, withTenant]) {
+      const failing = asTenant(pool, tenantA.id, async (q) => {
+        const { rows } = await q.query<{ pid: number }>('select pg_backend_pid() as pid');
+        await db.owner.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return clientNames(q);
+      });
+      await expect(failing).rejects.toThrow();
+      expect(await asTenant(pool, tenantB.id, clientNames)).toEqual(['b1']);
+      await expectClean();
+    }
+  });
+});
+
 describe('withTenant', () => {
   it('commits n statements in n + 1 round trips: begin and the tenant travel with the first', async () => {
     await withTenant(pool, tenantA.id, async (q) => {
