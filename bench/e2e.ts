@@ -118,7 +118,7 @@ export default async function e2eBench(args: string[], context?: ScenarioContext
   const load: PathLoad = {
     rate: pick(settings?.rate, context, 10_000, 10_000),
     devices: pick(settings?.devices, context, 1000, 1000),
-    seconds: pick(settings?.durationS, context, 20, 6),
+    seconds: pick(settings?.durationS, context, 20, 5),
     warmupS: Number(values.warmup ?? (settings?.quick ? 2 : 3)),
     cycle: Number(values.cycle),
     fences: Number(values.fences),

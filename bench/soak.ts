@@ -59,7 +59,7 @@ export default async function soakBench(args: string[], context?: ScenarioContex
   const load: PathLoad = {
     rate: pick(settings?.rate, context, 2000, 2000),
     devices: pick(settings?.devices, context, 500, 200),
-    seconds: pick(settings?.durationS, context, 600, 24),
+    seconds: pick(settings?.durationS, context, 600, 15),
     warmupS: 3, cycle: 20, fences: 100, generators: 1,
   };
   console.log(`  soak on ${SHAPE_TITLES[shape]}: ${load.rate.toLocaleString('en-US')} fixes/s from ${load.devices} devices for ${load.seconds} s, a sample every ${everyS} s`);

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from '../shared/log.js';
 import type { RoleStarter, Runtime, RunningRole } from '../shared/runtime.js';
@@ -75,6 +76,8 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
   const pool = runtime.pool('ingest');
   const positionIds = new IdBlocks();
   const metrics = ingestMetrics();
+  // Names this run's provisional stream gaps (GapMarker): random, as processes of a node share nothing.
+  const runId = randomInt(2 ** 47);
 
   const directory = new DeviceDirectory(pool, () => runtime.database.serviceClient('ingest', 'fieldops-ingest-listen'), log, {
     maxFailuresPerMinute: config.INGEST_AUTH_FAILURES_PER_MIN,
@@ -82,7 +85,7 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
   });
   await directory.start();
   const publisher = new StreamPublisher({
-    bus: runtime.bus(), pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, positionMaxLen: config.POSITION_STREAM_MAXLEN, log, metrics,
+    bus: runtime.bus(), runId, pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, positionMaxLen: config.POSITION_STREAM_MAXLEN, log, metrics,
     maxQueuedRows: Math.max(config.INGEST_MAX_PENDING_ROWS, 10_000),
   });
   await publisher.start();
@@ -98,8 +101,8 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
     maxInFlight: COMMITS_IN_FLIGHT,
     maxPendingRows: config.INGEST_MAX_PENDING_ROWS,
     store: {
-      insertPositions: (rows) => insertPositions(pool, positionIds, rows, runtime.database.supportsCopy),
-      insertPunches: (rows) => insertPunches(pool, rows),
+      insertPositions: (rows, cutKey) => insertPositions(pool, positionIds, rows, { runId, cutKey }, runtime.database.supportsCopy),
+      insertPunches: (rows, cutKey) => insertPunches(pool, rows, { runId, cutKey }),
       existingPositionIds: (d, t) => existingPositionIds(pool, d, t),
       existingPunchIds: (d, t) => existingPunchIds(pool, d, t),
     },

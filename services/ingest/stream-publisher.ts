@@ -10,6 +10,8 @@ import type { IngestMetrics } from './metrics.js';
 
 export interface StreamPublisherOptions {
   bus: StreamBus;
+  /** This process run, as its batches' provisional gaps name it (GapMarker). */
+  runId: number;
   pool: Pool;
   streams: StreamNames;
   maxLen: number;
@@ -32,6 +34,9 @@ interface Gap {
   last_id: string;
 }
 
+// Gaps anyone may replay: permanent ones, and provisional ones whose run has not deleted them in time.
+const REPLAYABLE = 'expires_at is null or expires_at < now()';
+
 const REPLAY_CHUNK_IDS = 5000;
 // Any constant, as long as every ingest node uses the same one: one node replays gaps at a time.
 const CATCH_UP_LOCK = 0x66_6f_67_70; // "fogp"
@@ -40,12 +45,16 @@ const CATCH_UP_LOCK = 0x66_6f_67_70; // "fogp"
  * Appends committed rows to the Redis streams, after the commit and off its path: positions to their shard
  * (`positions:{shardOf(shardKey(asset, device))}`), punches to `punches`, field `p` = a JSON array of records.
  *
- * One worker runs the queue, so entries keep commit order per shard. When an append fails (Redis down or too
- * slow), the committed id range is written to `stream_gaps` and the publisher turns "degraded": later batches go
- * to gaps too (nothing newer overtakes the missing rows), and a catch-up replays the gaps from the database
- * (security-definer functions: ingest cannot read the tables) in id order, deletes them, and turns live again
- * once none is left. Delivery is at least once: a replay may repeat an entry whose append timed out but landed,
- * or rows of a concurrent flush that fall inside a gap's id range.
+ * Every batch commits with a provisional gap (`stream_gaps` row with `expires_at`, written by the telemetry
+ * writer: GapMarker) covering its rows; once they are appended the publisher deletes it. One worker runs the
+ * queue, so entries keep commit order per shard. When an append fails (Redis down or too slow), the batches'
+ * gaps are made permanent and the publisher turns "degraded": later batches become gaps too (nothing newer
+ * overtakes the missing rows), and a catch-up replays the gaps from the database (security-definer functions:
+ * ingest cannot read the tables) in the order their batches were cut, deletes them, and turns live again once
+ * none is left. A process killed between a commit and its append leaves its provisional gaps behind: its next
+ * run replays them before appending anything new, and any node adopts them once they expire. Delivery is at
+ * least once: a replay may repeat an entry whose append timed out but landed, or rows of a concurrent flush
+ * that fall inside a gap's id range.
  */
 export class StreamPublisher {
   private queue: CommittedBatch[] = [];
@@ -55,6 +64,8 @@ export class StreamPublisher {
   private working: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private appendedCuts: number[] = [];
+  private sweeping: Promise<void> | null = null;
   private readonly maxQueuedRows: number;
   private readonly appendTimeoutMs: number;
 
@@ -67,8 +78,12 @@ export class StreamPublisher {
     return this.degraded;
   }
 
-  /** Gaps left by an earlier run (or another node) are replayed before anything new is appended. */
+  /**
+   * Gaps left by an earlier run (or another node) are replayed before anything new is appended: provisional
+   * ones too, as this node's own earlier run left them (a live node's are then appended twice, never lost).
+   */
   async start(): Promise<void> {
+    await this.options.pool.query('update stream_gaps set expires_at = null where expires_at is not null and run_id <> $1', [this.options.runId]);
     const { rows } = await this.options.pool.query('select 1 from stream_gaps limit 1');
     if (rows.length > 0) {
       this.degraded = true;
@@ -89,7 +104,7 @@ export class StreamPublisher {
   }
 
   private async adoptOrphanedGaps(): Promise<void> {
-    const { rows } = await this.options.pool.query('select 1 from stream_gaps limit 1').catch(() => ({ rows: [] }));
+    const { rows } = await this.options.pool.query(`select 1 from stream_gaps where ${REPLAYABLE} limit 1`).catch(() => ({ rows: [] }));
     if (rows.length > 0 && !this.closed) this.degraded = true;
   }
 
@@ -97,7 +112,12 @@ export class StreamPublisher {
     let rows = 0;
     for (const id of batch.positionIds) if (id !== null) rows++;
     for (const id of batch.punchIds) if (id !== null) rows++;
-    if (rows === 0) return;
+    if (rows === 0) {
+      // Nothing new (retransmissions): a provisional gap written before its COPY found them goes all the same.
+      this.appendedCuts.push(batch.cutKey);
+      this.sweepMarkers();
+      return;
+    }
     this.queue.push(batch);
     this.queuedRows += rows;
     this.kick();
@@ -129,7 +149,10 @@ export class StreamPublisher {
       } catch (err) {
         this.options.log.warn({ err }, 'stream append failed; recording a gap and catching up from the database later');
         await this.recordGaps(batches);
+        continue;
       }
+      for (const batch of batches) this.appendedCuts.push(batch.cutKey);
+      this.sweepMarkers();
     }
   }
 
@@ -152,21 +175,38 @@ export class StreamPublisher {
     }
   }
 
-  /** One gap row per stream for these batches (their committed id range), written until the database takes it. */
+  /** The provisional gaps of appended batches go, one statement at a time for all of them, off the append path. */
+  private sweepMarkers(): void {
+    if (this.sweeping || this.appendedCuts.length === 0) return;
+    const cuts = this.appendedCuts;
+    this.appendedCuts = [];
+    this.sweeping = this.options.pool.query('delete from stream_gaps where run_id = $1 and cut_key = any($2::int8[])', [this.options.runId, cuts])
+      .then(() => {}, async (err) => {
+        // Tried again shortly; should this run end first, they expire and are replayed: a repeat, nothing lost.
+        this.options.log.warn({ err, batches: cuts.length }, 'could not clear provisional stream gaps of appended batches; retrying');
+        this.appendedCuts = cuts.concat(this.appendedCuts);
+        if (!this.closed) await sleep(500);
+      })
+      .finally(() => {
+        this.sweeping = null;
+        this.sweepMarkers();
+      });
+  }
+
+  /**
+   * These batches' provisional gaps become permanent (replayable at once), until the database takes it. A gap
+   * already gone was replayed by a node that adopted it: nothing is missing.
+   */
   private async recordGaps(batches: CommittedBatch[]): Promise<void> {
     this.degraded = true;
-    const ranges: [GapStream, number, number][] = [];
-    const positions = idRange(batches.map((b) => b.positionIds));
-    const punches = idRange(batches.map((b) => b.punchIds));
-    if (positions) ranges.push(['positions', ...positions]);
-    if (punches) ranges.push(['punches', ...punches]);
-    for (let attempt = 0; ranges.length > 0; attempt++) {
+    if (batches.length === 0) return;
+    for (let attempt = 0; ; attempt++) {
       try {
-        await this.options.pool.query(
-          'insert into stream_gaps (stream, first_id, last_id) select * from unnest($1::text[], $2::int8[], $3::int8[])',
-          [ranges.map((r) => r[0]), ranges.map((r) => r[1]), ranges.map((r) => r[2])],
+        const { rows } = await this.options.pool.query<{ stream: GapStream }>(
+          'update stream_gaps set expires_at = null where run_id = $1 and cut_key = any($2::int8[]) returning stream',
+          [this.options.runId, batches.map((b) => b.cutKey)],
         );
-        for (const [stream] of ranges) this.options.metrics.streamGaps.inc({ stream });
+        for (const { stream } of rows) this.options.metrics.streamGaps.inc({ stream });
         return;
       } catch (err) {
         if (attempt % 20 === 0) this.options.log.error({ err }, 'could not record a stream gap; retrying');
@@ -189,8 +229,9 @@ export class StreamPublisher {
       try {
         for (;;) {
           if (this.queue.length > 0) await this.recordGaps(this.take());
+          // Cut order: ids come in blocks per process and do not follow commit order across batches.
           const { rows: gaps } = await db.query<Gap>(
-            'select id, stream, first_id, last_id from stream_gaps order by stream, first_id limit 100');
+            `select id, stream, first_id, last_id from stream_gaps where ${REPLAYABLE} order by cut_key, run_id, stream, first_id limit 100`);
           if (gaps.length === 0) break;
           for (const gap of gaps) await this.replay(db, gap);
         }
@@ -209,7 +250,7 @@ export class StreamPublisher {
     }
   }
 
-  /** Appends one gap chunk by chunk; after each chunk the gap row shrinks (delete + insert: ingest may not update). */
+  /** Appends one gap chunk by chunk; after each chunk the gap row shrinks, and goes once it is all appended. */
   private async replay(db: PoolClient, gap: Gap): Promise<void> {
     const last = Number(gap.last_id);
     let first = Number(gap.first_id);
@@ -222,19 +263,8 @@ export class StreamPublisher {
         : punchEntries(this.options.streams, (rows as PunchGapRow[]).map(punchOfGapRow));
       if (entries.length > 0) await this.append(entries);
       this.options.metrics.streamReplayed.inc({ stream: gap.stream }, rows.length);
-      await db.query('begin');
-      try {
-        await db.query('delete from stream_gaps where id = $1', [gap.id]);
-        if (upTo < last) {
-          const { rows: [next] } = await db.query<{ id: string }>(
-            'insert into stream_gaps (stream, first_id, last_id) values ($1, $2, $3) returning id', [gap.stream, upTo + 1, last]);
-          gap.id = next!.id;
-        }
-        await db.query('commit');
-      } catch (err) {
-        await db.query('rollback').catch(() => {});
-        throw err;
-      }
+      if (upTo < last) await db.query('update stream_gaps set first_id = $2 where id = $1', [gap.id, upTo + 1]);
+      else await db.query('delete from stream_gaps where id = $1', [gap.id]);
       first = upTo + 1;
     }
   }
@@ -247,6 +277,9 @@ export class StreamPublisher {
     const deadline = Date.now() + timeoutMs;
     while (this.working && Date.now() < deadline) {
       await Promise.race([this.working, sleep(Math.max(1, deadline - Date.now()))]);
+    }
+    while (this.sweeping && Date.now() < deadline) {
+      await Promise.race([this.sweeping, sleep(Math.max(1, deadline - Date.now()))]);
     }
   }
 }
@@ -273,20 +306,6 @@ function liveEntries(batches: CommittedBatch[], streams: StreamNames, positionMa
     }
   }
   return [...positions.entries(), ...recordEntries(streams.punches, punches)];
-}
-
-function idRange(idLists: (string | null)[][]): [number, number] | null {
-  let min = Infinity;
-  let max = -Infinity;
-  for (const ids of idLists) {
-    for (const id of ids) {
-      if (id === null || id === undefined) continue;
-      const n = Number(id);
-      if (n < min) min = n;
-      if (n > max) max = n;
-    }
-  }
-  return min === Infinity ? null : [min, max];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -13,6 +13,8 @@ const EnvSchema = Type.Object({
   DATABASE_SERVICE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATABASE_SERVICE_PASSWORD: Type.Optional(Type.String()),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  /** When set, `/metrics` on every port answers only `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise). */
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   /** How long a pool waits for a new connection before the request answers 503 (a server down or unreachable). */
   DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5_000 }),
   /** The Redis of the stream bus, leases and rate limits; unset: the in-process bus (one process holds every role). */
@@ -174,6 +176,28 @@ export const SERVICE_DB_ROLES: Record<ServiceDbRole, string> = {
 
 export class ConfigError extends Error {
   readonly code = 'config_invalid';
+}
+
+/**
+ * Secret values known to be published — earlier docker-compose defaults, examples, words anyone tries
+ * first — in one place. A deployment carrying one is open to anyone who reads the repository (a JWT
+ * secret lets them mint an admin session for any tenant), so `fieldops start` and `migrate` refuse it.
+ */
+const PLACEHOLDER_SECRETS = [
+  /^change[-_ ]?me/i, /changeme/i, /replace[-_ ]?me/i, /^your[-_ ]/i, /^(secret|password|postgres|fieldops|admin|example|test|default)$/i,
+  /^(.)\1*$/, // one character repeated
+];
+const SECRET_VARIABLES = ['JWT_SECRET', 'DATABASE_SERVICE_PASSWORD', 'METRICS_TOKEN'] as const;
+
+/** Throws a ConfigError naming every secret variable set to a known placeholder (docs/design.md, "Reliability and security"). */
+export function refusePlaceholderSecrets(config: Config): void {
+  const placeholders = SECRET_VARIABLES.filter((name) => {
+    const value = config[name];
+    return typeof value === 'string' && PLACEHOLDER_SECRETS.some((pattern) => pattern.test(value.trim()));
+  });
+  if (placeholders.length) {
+    throw new ConfigError(`invalid configuration: ${placeholders.join(', ')} ${placeholders.length > 1 ? 'are' : 'is'} set to a known placeholder; set a long random value of your own`);
+  }
 }
 
 /** Parses and validates the environment once; the result is passed down, never re-read. */

@@ -36,10 +36,7 @@ describe('drill: SIGKILL a geofence worker and an ingest process under load', ()
     await drill.expectEveryFixOnce(load.acknowledged, 'after the kills');
     const expected = await drill.expectedEvents();
     expect(expected.length).toBeGreaterThan(0);
-    const events = await waitFor(async () => {
-      const e = await drill.events();
-      return e.keys.length >= expected.length && e.streamIds.every(Boolean) && e;
-    }, { what: 'every fence event written and streamed', timeoutMs: 60_000 });
+    const events = await drill.settledEvents(expected);
     expect(events.keys).toEqual(expected);
     await waitFor(() => socket.ofType('event').length >= expected.length, { what: 'every event on the dispatcher', timeoutMs: 30_000 });
     await new Promise((resolve) => setTimeout(resolve, 1000)); // room for a duplicate to show

@@ -149,6 +149,15 @@ describe('webhook delivery', () => {
     expect(receiver.at('/gone').map((r) => r.headers['x-fieldops-delivery'])).toEqual([failed.id, failed.id]);
   });
 
+  it('follows no redirect: a 3xx is retried at the same URL, its target never reached', async () => {
+    answers.set('/moved', (n) => (n === 1 ? { status: 302, headers: { location: receiver.url('/elsewhere') } } : { status: 200 }));
+    const hook = await createWebhook('/moved', ['quote.created']);
+    await insertEvents(worker, [event('quote.created')]);
+    await waitFor(async () => (await deliveriesOf(hook.id))[0]?.status === 'delivered', 'the delivery after the redirect');
+    expect((await deliveriesOf(hook.id))[0]!.attempts.map((a) => a.status_code)).toEqual([302, 200]);
+    expect(receiver.at('/elsewhere')).toHaveLength(0);
+  });
+
   it('does not let a hanging endpoint delay another one', async () => {
     answers.set('/hang', () => 'hang');
     await createWebhook('/hang', ['inspection.submitted']);
@@ -183,6 +192,9 @@ describe('webhook delivery', () => {
       `insert into webhook_deliveries (tenant_id, webhook_id, event_type, occurred_at, data, ordering_key, status)
        values ($1, $2, 'ping', now(), '{}', 'work_order:stranded', 'queued')`, [org.id, hook.id]));
     await waitFor(() => receiver.at('/stranded').length === 1, { what: 'the stranded delivery', timeoutMs: 20_000 });
+    // The outcome is written just after the answer (in a batch), so the log shows it moments later.
+    await waitFor(async () => (await deliveriesOf(hook.id))[0]?.status === 'delivered', 'the delivery recorded as delivered');
+    expect(receiver.at('/stranded')).toHaveLength(1);
     expect((await deliveriesOf(hook.id))[0]).toMatchObject({ status: 'delivered', attempt_count: 1 });
   });
 
