@@ -124,6 +124,13 @@ describe('readAsTenant', () => {
     expect(prepared.rows.map((r) => r.name)).not.toContain('broken_statement');
   });
 
+  it('refuses malformed values before writing anything, and the connection goes on', async () => {
+    await expect(readAsTenant(pool, tenantA.id, (q) => q.query({ text: 'select $1::int as n', values: 1 as unknown as unknown[] })))
+      .rejects.toThrow('values must be an array');
+    await expectClean();
+    expect(await readAsTenant(pool, tenantA.id, clientNames)).toEqual(['a1', 'a2']);
+  });
+
   it('refuses the connection once its request has ended', async () => {
     let kept: Queryable | null = null;
     await readAsTenant(pool, tenantA.id, async (q) => {
