@@ -12,6 +12,7 @@ export interface LeadingStatement {
 interface ProtocolHandlers {
   text?: string;
   name?: string;
+  values?: unknown;
   handleRowDescription(msg: unknown): void;
   handleDataRow(msg: unknown): void;
   handleCommandComplete(msg: unknown, connection: pg.Connection): void;
@@ -105,8 +106,9 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
 
   /** pg.Query's own refusals, checked before anything is written (afterwards the leading statements would hang without a Sync). */
   private refusal(wire: ProtocolConnection): Error | null {
-    const { name, text } = this.query;
+    const { name, text, values } = this.query;
     if (typeof text !== 'string') return new Error('A pipelined statement needs its text.');
+    if (values !== undefined && !Array.isArray(values)) return new Error('Query values must be an array');
     const previous = name ? wire.parsedStatements[name] ?? wire.submittedNamedStatements[name] : undefined;
     if (previous && previous !== text) return new Error(`Prepared statements must be unique - '${name}' was used for a different statement`);
     return null;

@@ -124,12 +124,35 @@ describe('readAsTenant', () => {
     expect(prepared.rows.map((r) => r.name)).not.toContain('broken_statement');
   });
 
+  it('refuses malformed values before writing anything, and the connection goes on', async () => {
+    await expect(readAsTenant(pool, tenantA.id, (q) => q.query({ text: 'select $1::int as n', values: 1 as unknown as unknown[] })))
+      .rejects.toThrow('values must be an array');
+    await expectClean();
+    expect(await readAsTenant(pool, tenantA.id, clientNames)).toEqual(['a1', 'a2']);
+  });
+
   it('refuses the connection once its request has ended', async () => {
     let kept: Queryable | null = null;
     await readAsTenant(pool, tenantA.id, async (q) => {
       kept = q;
     });
     expect(() => kept!.query('select 1')).toThrow('used after its request ended');
+  });
+});
+
+describe('a connection that dies while a request holds it', () => {
+  it('fails that request only; the pool replaces the connection, for reads and for transactions', async () => {
+    for (const asTenant of [readAsTenant, withTenant]) {
+      const failing = asTenant(pool, tenantA.id, async (q) => {
+        const { rows } = await q.query<{ pid: number }>('select pg_backend_pid() as pid');
+        await db.owner.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return clientNames(q);
+      });
+      await expect(failing).rejects.toThrow();
+      expect(await asTenant(pool, tenantB.id, clientNames)).toEqual(['b1']);
+      await expectClean();
+    }
   });
 });
 
