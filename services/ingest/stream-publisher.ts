@@ -2,7 +2,8 @@ import type { AppendRequest, StreamBus } from '../shared/bus.js';
 import type { Pool, PoolClient } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
 import {
-  encodePositionAt, encodePunch, PositionEntries, positionEntries, punchEntries, recordEntries, type StreamNames,
+  decodePositions, decodePunches, encodePositionAt, encodePunch, PositionEntries, positionEntries, punchEntries, recordEntries,
+  shardKey, warnMalformed, type PositionRecord, type StreamNames,
 } from '../shared/contracts/stream-codec.js';
 import type { CommittedBatch } from '../../ingest/batcher.js';
 import { positionOfGapRow, punchOfGapRow, type PositionGapRow, type PunchGapRow } from './gap-rows.js';
@@ -32,10 +33,22 @@ interface Gap {
   stream: GapStream;
   first_id: string;
   last_id: string;
+  recorded_at: Date;
+  /** Left provisional by its run: its rows may have been appended already, just before that run ended. */
+  provisional: boolean;
 }
 
-// Gaps anyone may replay: permanent ones, and provisional ones whose run has not deleted them in time.
-const REPLAYABLE = 'expires_at is null or expires_at < now()';
+/**
+ * Gaps this node may replay: permanent ones, provisional ones whose run has not deleted them in time, and
+ * any other run's from before this one started (a node's next run replays what its predecessor left at once).
+ */
+const REPLAYABLE = '(expires_at is null or expires_at < now() or (run_id <> $1 and recorded_at < $2))';
+
+/** How often a live node looks for gaps that a dead one left (they become replayable MARKER_TTL_S after their commit). */
+const ADOPT_EVERY_TICKS = 5;
+/** Stream entries this long before a provisional gap's commit are compared with its rows (clocks of PostgreSQL and Redis). */
+const CLOCK_MARGIN_MS = 5000;
+const DEDUPE_MAX_ENTRIES = 100_000;
 
 const REPLAY_CHUNK_IDS = 5000;
 // Any constant, as long as every ingest node uses the same one: one node replays gaps at a time.
@@ -66,6 +79,7 @@ export class StreamPublisher {
   private closed = false;
   private appendedCuts: number[] = [];
   private sweeping: Promise<void> | null = null;
+  private readonly startedAt = new Date();
   private readonly maxQueuedRows: number;
   private readonly appendTimeoutMs: number;
 
@@ -80,12 +94,10 @@ export class StreamPublisher {
 
   /**
    * Gaps left by an earlier run (or another node) are replayed before anything new is appended: provisional
-   * ones too, as this node's own earlier run left them (a live node's are then appended twice, never lost).
+   * ones too, as this node's own earlier run left them.
    */
   async start(): Promise<void> {
-    await this.options.pool.query('update stream_gaps set expires_at = null where expires_at is not null and run_id <> $1', [this.options.runId]);
-    const { rows } = await this.options.pool.query('select 1 from stream_gaps limit 1');
-    if (rows.length > 0) {
+    if (await this.replayableGaps()) {
       this.degraded = true;
       this.catchUpDue = true;
       this.kick();
@@ -93,8 +105,8 @@ export class StreamPublisher {
     const interval = this.options.catchUpIntervalMs ?? 1000;
     let ticks = 0;
     this.timer = setInterval(() => {
-      // Gaps of a node that died before replaying them are picked up here (a cheap look every 30 ticks).
-      if (!this.degraded && ++ticks % 30 === 0) void this.adoptOrphanedGaps();
+      // Gaps of a node that died before replaying them are picked up here (a cheap look every few ticks).
+      if (!this.degraded && ++ticks % ADOPT_EVERY_TICKS === 0) void this.adoptOrphanedGaps();
       if (this.degraded) {
         this.catchUpDue = true;
         this.kick();
@@ -103,9 +115,13 @@ export class StreamPublisher {
     this.timer.unref();
   }
 
+  private async replayableGaps(): Promise<boolean> {
+    const { rows } = await this.options.pool.query(`select 1 from stream_gaps where ${REPLAYABLE} limit 1`, [this.options.runId, this.startedAt]);
+    return rows.length > 0;
+  }
+
   private async adoptOrphanedGaps(): Promise<void> {
-    const { rows } = await this.options.pool.query(`select 1 from stream_gaps where ${REPLAYABLE} limit 1`).catch(() => ({ rows: [] }));
-    if (rows.length > 0 && !this.closed) this.degraded = true;
+    if ((await this.replayableGaps().catch(() => false)) && !this.closed) this.degraded = true;
   }
 
   publish(batch: CommittedBatch): void {
@@ -231,7 +247,8 @@ export class StreamPublisher {
           if (this.queue.length > 0) await this.recordGaps(this.take());
           // Cut order: ids come in blocks per process and do not follow commit order across batches.
           const { rows: gaps } = await db.query<Gap>(
-            `select id, stream, first_id, last_id from stream_gaps where ${REPLAYABLE} order by cut_key, run_id, stream, first_id limit 100`);
+            `select id, stream, first_id, last_id, recorded_at, expires_at is not null as provisional from stream_gaps
+             where ${REPLAYABLE} order by cut_key, run_id, stream, first_id limit 100`, [this.options.runId, this.startedAt]);
           if (gaps.length === 0) break;
           for (const gap of gaps) await this.replay(db, gap);
         }
@@ -250,23 +267,61 @@ export class StreamPublisher {
     }
   }
 
-  /** Appends one gap chunk by chunk; after each chunk the gap row shrinks, and goes once it is all appended. */
+  /**
+   * Appends one gap chunk by chunk; after each chunk the gap row shrinks, and goes once it is all appended. A
+   * provisional gap's rows may have reached the stream just before their run ended (appended, gap not yet
+   * deleted): those found in the stream since the gap's commit are not appended again.
+   */
   private async replay(db: PoolClient, gap: Gap): Promise<void> {
     const last = Number(gap.last_id);
     let first = Number(gap.first_id);
     const fn = gap.stream === 'positions' ? 'stream_gap_positions' : 'stream_gap_punches';
+    const streamed = new Map<string, Promise<Set<string>>>();
+    const present = (stream: string) => {
+      let ids = streamed.get(stream);
+      if (!ids) streamed.set(stream, (ids = this.idsSince(stream, gap.recorded_at.getTime() - CLOCK_MARGIN_MS, gap.stream)));
+      return ids;
+    };
     while (first <= last) {
       const upTo = Math.min(last, first + REPLAY_CHUNK_IDS - 1);
       const { rows } = await db.query(`select * from ${fn}($1, $2)`, [first, upTo]);
-      const entries = gap.stream === 'positions'
-        ? positionEntries(this.options.streams, (rows as PositionGapRow[]).map(positionOfGapRow), this.options.positionMaxLen)
-        : punchEntries(this.options.streams, (rows as PunchGapRow[]).map(punchOfGapRow));
+      let entries: AppendRequest[];
+      if (gap.stream === 'positions') {
+        let records = (rows as PositionGapRow[]).map(positionOfGapRow);
+        if (gap.provisional) records = await this.unstreamed(records, (r) => this.positionStream(r), present);
+        entries = positionEntries(this.options.streams, records, this.options.positionMaxLen);
+      } else {
+        let records = (rows as PunchGapRow[]).map(punchOfGapRow);
+        if (gap.provisional) records = await this.unstreamed(records, () => this.options.streams.punches, present);
+        entries = punchEntries(this.options.streams, records);
+      }
       if (entries.length > 0) await this.append(entries);
       this.options.metrics.streamReplayed.inc({ stream: gap.stream }, rows.length);
       if (upTo < last) await db.query('update stream_gaps set first_id = $2 where id = $1', [gap.id, upTo + 1]);
       else await db.query('delete from stream_gaps where id = $1', [gap.id]);
       first = upTo + 1;
     }
+  }
+
+  private positionStream(record: PositionRecord): string {
+    const streams = this.options.streams;
+    return streams.positionShard(streams.shardOf(shardKey(record.asset_id, record.device_id)));
+  }
+
+  /** The records whose ids are not among those `present` finds in their stream. */
+  private async unstreamed<R extends { id: string }>(records: R[], streamOf: (record: R) => string,
+    present: (stream: string) => Promise<Set<string>>): Promise<R[]> {
+    const kept: R[] = [];
+    for (const record of records) if (!(await present(streamOf(record))).has(record.id)) kept.push(record);
+    return kept;
+  }
+
+  /** Ids of the records a stream holds since `sinceMs` (stream entry ids are Redis's clock in ms). */
+  private async idsSince(stream: string, sinceMs: number, kind: GapStream): Promise<Set<string>> {
+    const entries = await this.options.bus.range(stream, `${Math.max(0, Math.floor(sinceMs))}-0`, '+', DEDUPE_MAX_ENTRIES);
+    const onMalformed = warnMalformed(this.options.log);
+    const records = kind === 'positions' ? decodePositions(entries, onMalformed) : decodePunches(entries, onMalformed);
+    return new Set(records.map((r) => r.id));
   }
 
   /** Appends (or records as gaps) what is queued, waiting at most `timeoutMs`. */

@@ -220,9 +220,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (Boolean(parsed.S3_ACCESS_KEY_ID) !== Boolean(parsed.S3_SECRET_ACCESS_KEY)) {
     throw new ConfigError('invalid configuration: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together');
   }
-  if (parsed.WEBHOOK_SECRET_KEY && isPlaceholder(parsed.WEBHOOK_SECRET_KEY)) {
-    throw new ConfigError('invalid configuration: WEBHOOK_SECRET_KEY is a placeholder; set a long random value (e.g. openssl rand -base64 48)');
-  }
   return {
     ...parsed,
     jwtSecret: parsed.JWT_SECRET ?? persistentSecret(parsed.DATA_DIR, 'jwt.secret'),
