@@ -21,6 +21,7 @@ export class Drill {
   readonly tail: PositionTail;
   readonly sockets: LiveClient[] = [];
   private redisClient: Redis | null = null;
+  private readonly startedAt = Date.now();
 
   private constructor(readonly servers: DrillServers, readonly db: TestDatabase, readonly fleet: RoleFleet, readonly tenant: DrillTenant) {
     this.tail = new PositionTail(db.config);
@@ -37,6 +38,11 @@ export class Drill {
       throw err;
     }
     return new Drill(servers, db, fleet, await drillTenant(db.owner, devices));
+  }
+
+  /** A line on stderr with the seconds since the drill began: where a slow or stuck drill is. */
+  progress(message: string): void {
+    process.stderr.write(`drill +${((Date.now() - this.startedAt) / 1000).toFixed(1)} s: ${message}\n`);
   }
 
   /** Trackers crossing the fence, spread over the ingest nodes, publishing one fix per `intervalMs` each. */
