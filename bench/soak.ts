@@ -55,13 +55,14 @@ export default async function soakBench(args: string[], context?: ScenarioContex
   const settings = context?.settings;
   const targetHost = settings?.target ?? null;
   const shape = (values.shape ?? (targetHost ? 'target' : 'one')) as PlatformShape;
-  const everyS = values.every ? parseDuration(values.every) : settings?.quick ? 3 : 10;
   const load: PathLoad = {
     rate: pick(settings?.rate, context, 2000, 2000),
     devices: pick(settings?.devices, context, 500, 200),
-    seconds: pick(settings?.durationS, context, 600, 24),
+    seconds: pick(settings?.durationS, context, 600, 15),
     warmupS: 3, cycle: 20, fences: 100, generators: 1,
   };
+  // At least five samples, whatever the duration, unless told otherwise.
+  const everyS = values.every ? parseDuration(values.every) : Math.min(settings?.quick ? 3 : 10, Math.max(1, load.seconds / 5));
   console.log(`  soak on ${SHAPE_TITLES[shape]}: ${load.rate.toLocaleString('en-US')} fixes/s from ${load.devices} devices for ${load.seconds} s, a sample every ${everyS} s`);
   const platform = await startPlatformUnderTest(shape, targetHost);
   const helpers: ChildProcess[] = [];

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import pg from 'pg';
+import { createPool, type Pool } from '../../services/shared/db.js';
 import { availableRoles } from '../../services/start.js';
 import { createBenchDatabase, startBenchServer, stopBenchServer } from './bench-env.js';
 import type { PlatformReady } from './platform-server.js';
@@ -18,7 +18,7 @@ export type PlatformShape = 'split' | 'one' | 'target';
 export interface PlatformUnderTest {
   shape: PlatformShape;
   /** The database owner's pool, for seeding and reading back. */
-  owner: pg.Pool;
+  owner: Pool;
   mqtt: { host: string; port: number };
   liveUrl: string;
   apiUrl: string;
@@ -77,7 +77,7 @@ export async function startPlatformUnderTest(shape: PlatformShape, target: strin
 
 async function attachTarget(host: string): Promise<PlatformUnderTest> {
   const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-  const owner = new pg.Pool({ connectionString: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops', max: 2 });
+  const owner = createPool(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops', 2, 'fieldops-bench');
   return {
     shape: 'target',
     owner,

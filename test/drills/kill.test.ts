@@ -22,24 +22,25 @@ describe('drill: SIGKILL a geofence worker and an ingest process under load', ()
     const holders = await drill.leaseHolders();
     expect(holders.some((h) => h?.includes(`-${deadGeofence!.pid}-`)), 'the victim held shards').toBe(true);
 
+    drill.progress(`${load.count} fixes acknowledged; SIGKILL to geofence ${deadGeofence!.pid} and ingest ${deadIngest!.pid}`);
     const killedAt = Date.now();
     deadGeofence!.signal('SIGKILL');
     deadIngest!.signal('SIGKILL');
     await waitFor(async () => (await drill.leaseHolders()).every((h) => h?.includes(`-${liveGeofence!.pid}-`)),
       { what: 'the surviving geofence worker to hold every shard', timeoutMs: 60_000, intervalMs: 200 });
     const takeoverMs = Date.now() - killedAt;
+    drill.progress(`the survivor holds every shard after ${takeoverMs} ms`);
     const atTakeover = load.count;
     await waitFor(() => load.count >= atTakeover + 500, { what: 'the load to go on through the surviving ingest node', timeoutMs: 30_000 });
     await load.stop();
+    drill.progress(`load stopped at ${load.count} fixes`);
     expect(takeoverMs).toBeLessThan(60_000);
 
     await drill.expectEveryFixOnce(load.acknowledged, 'after the kills');
     const expected = await drill.expectedEvents();
+    drill.progress(`every fix stored and streamed; waiting for ${expected.length} events`);
     expect(expected.length).toBeGreaterThan(0);
-    const events = await waitFor(async () => {
-      const e = await drill.events();
-      return e.keys.length >= expected.length && e.streamIds.every(Boolean) && e;
-    }, { what: 'every fence event written and streamed', timeoutMs: 60_000 });
+    const events = await drill.settledEvents(expected);
     expect(events.keys).toEqual(expected);
     await waitFor(() => socket.ofType('event').length >= expected.length, { what: 'every event on the dispatcher', timeoutMs: 30_000 });
     await new Promise((resolve) => setTimeout(resolve, 1000)); // room for a duplicate to show

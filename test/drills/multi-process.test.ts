@@ -7,6 +7,7 @@ import type { LiveClient } from '../realtime/live-client.js';
 import { dispatcher, drillTenant, eventRows, positionCounts, signIn, type DrillTenant } from './deployment.js';
 import { fixKey } from './stream-tail.js';
 import { TrackerLoad } from './tracker-load.js';
+import { startReceiver, type Receiver } from '../webhooks/receiver.js';
 
 /** The deployment of docs/design.md "Roles and processes", one process per role copy. */
 const ROLES: [RoleName, number][] = [
@@ -14,7 +15,7 @@ const ROLES: [RoleName, number][] = [
   ['geofence', 2],
   ['realtime', 2],
   ['api', 1],
-  // ['webhooks', 1], once the role exists (and a receiver to count its deliveries)
+  ['webhooks', 1],
 ];
 const FIXES = 9; // per device: 3 outside the fence, 3 inside, 3 outside again
 const MQTT_DEVICES = 4;
@@ -22,17 +23,20 @@ const HTTP_DEVICES = 2;
 
 let db: TestDatabase;
 let fleet: RoleFleet;
+let receiver: Receiver;
 const sockets: LiveClient[] = [];
 
 beforeAll(async () => {
+  receiver = await startReceiver();
   db = await createTestDatabase();
-  fleet = new RoleFleet(db.config);
+  fleet = new RoleFleet(db.config, { WEBHOOK_ALLOW_HOSTS: '127.0.0.1', WEBHOOK_POLL_MS: '100' });
   await fleet.start(ROLES);
 }, 120_000);
 
 afterAll(async () => {
   for (const s of sockets) s.close();
   const exits = await fleet?.stopAll();
+  await receiver?.close();
   await db?.drop();
   expect(exits?.every((e) => e.code === 0), fleet?.logs()).toBe(true);
 });
@@ -40,6 +44,11 @@ afterAll(async () => {
 /** Fix k of a tenant's device: outside, inside, then outside its fence. */
 const whereFor = (t: DrillTenant) => (_device: number, k: number) =>
   k >= 3 && k < 6 ? t.inside : { lat: t.inside.lat + 0.01, lon: t.inside.lon + k / 100_000 };
+
+async function eventIdsOf(t: DrillTenant): Promise<string[]> {
+  const { rows } = await db.owner.query<{ id: string }>('select id::text from events where tenant_id = $1', [t.org.id]);
+  return rows.map((r) => r.id).sort();
+}
 
 async function postFixes(ingestWs: string, token: string, fixes: object[]): Promise<void> {
   const base = ingestWs.replace(/^ws/, 'http').replace(/\/v1\/ingest$/, '');
@@ -53,8 +62,8 @@ async function postFixes(ingestWs: string, token: string, fixes: object[]): Prom
   }
 }
 
-describe('every role as its own processes: two ingest, two geofence, two realtime, one API', () => {
-  it('delivers every position and event to each of its tenant\'s dispatchers exactly once, and nothing to the other tenant', async () => {
+describe('every role as its own processes: two ingest, two geofence, two realtime, one API, one webhooks worker', () => {
+  it('delivers every position and event to each of its tenant\'s dispatchers, and every event to its webhook, exactly once; nothing to the other tenant', async () => {
     const [ingestA, ingestB] = fleet.of('ingest');
     const realtimes = fleet.of('realtime');
     const api = fleet.of('api')[0]!.endpoints.api!;
@@ -67,6 +76,12 @@ describe('every role as its own processes: two ingest, two geofence, two realtim
       const mine = await Promise.all(realtimes.map((r) => dispatcher(r.endpoints.live!, token)));
       sockets.push(...mine);
       watchers.set(t, mine);
+      const hook = await fetch(`${api}/v1/webhooks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ url: receiver.url(`/hooks/${t.org.id}`), events: ['*'] }),
+      });
+      expect(hook.status, await hook.clone().text()).toBe(201);
     }
 
     // Trackers over MQTT spread over both ingest nodes; others over HTTP, one per node.
@@ -115,6 +130,14 @@ describe('every role as its own processes: two ingest, two geofence, two realtim
         expect(events.map((e) => e.id)).toEqual(streamIds); // once each, in order
         expect(events.every((e) => e.tenant_id === t.org.id)).toBe(true);
       }
+      // Its webhook: each event once (by envelope id), and only its own.
+      const eventIds = await eventIdsOf(t);
+      const delivered = await waitFor(() => {
+        const bodies = receiver.at(`/hooks/${t.org.id}`).map((r) => JSON.parse(r.body) as { id: string; tenant_id: string });
+        return bodies.length >= eventIds.length && bodies;
+      }, { what: `every event delivered to the webhook of tenant ${t.org.id}`, timeoutMs: 30_000 });
+      expect(delivered.map((b) => b.id).sort()).toEqual(eventIds);
+      expect(delivered.every((b) => b.tenant_id === t.org.id)).toBe(true);
     }
   });
 });

@@ -24,6 +24,8 @@ export class TrackerLoad {
   /** `device|ts_ms` of every fix published (acknowledged or not yet). */
   readonly sent = new Set<string>();
   private readonly clients: MqttClient[] = [];
+  /** Per device, its fix waiting for a PUBACK. */
+  private readonly inFlight = new Map<string, string>();
   private running = true;
   private loops: Promise<void>[] = [];
   /** Device time of every device's fix 0; fix k is `t0 + k * 1000`. */
@@ -58,8 +60,10 @@ export class TrackerLoad {
       const at = this.options.where?.(index, k) ?? { lat: 45 + index / 1000, lon: 7 + k / 100_000 };
       const key = fixKey(device.id, tsMs);
       this.sent.add(key);
+      this.inFlight.set(device.id, key);
       await client.publishAsync(`fieldops/${device.id}/gps/json`, JSON.stringify({ fixes: [{ ts_ms: tsMs, ...at, accuracy_m: 5, speed_mps: 3 }] }), { qos: 1 });
       this.acknowledged.add(key);
+      this.inFlight.delete(device.id);
       await new Promise((resolve) => setTimeout(resolve, this.options.intervalMs));
     }
   }
@@ -81,9 +85,18 @@ export class TrackerLoad {
   }
 
   /** Stops publishing once every fix in flight is acknowledged (so none is left unanswered), then disconnects. */
-  async stop(): Promise<void> {
+  async stop(timeoutMs = 60_000): Promise<void> {
     this.running = false;
-    await Promise.all(this.loops);
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`fixes never acknowledged within ${timeoutMs} ms: ${[...this.inFlight.values()].join(', ')} `
+        + `(clients connected: ${this.clients.filter((c) => c.connected).length} of ${this.clients.length})`)), timeoutMs);
+    });
+    try {
+      await Promise.race([Promise.all(this.loops), stuck]);
+    } finally {
+      clearTimeout(timer);
+    }
     await Promise.all(this.clients.map((c) => c.endAsync()));
   }
 }

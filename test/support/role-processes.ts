@@ -38,6 +38,7 @@ export function roleEnvironment(config: ServerConfig, extra: Record<string, stri
     REDIS_PREFIX: config.REDIS_PREFIX,
     DATA_DIR: config.DATA_DIR,
     JWT_SECRET: config.jwtSecret,
+    WEBHOOK_SECRET_KEY: config.webhookSecretKey,
     POSITION_SHARDS: String(config.POSITION_SHARDS),
     HOST: '127.0.0.1',
     API_PORT: '0',
