@@ -3,7 +3,7 @@ import type net from 'node:net';
 import type { Logger } from '../shared/log.js';
 import type { RoleStarter, Runtime, RunningRole } from '../shared/runtime.js';
 import { Batcher } from '../../ingest/batcher.js';
-import { TIME_WINDOW } from '../../ingest/decode.js';
+import { maxBatchBytes, TIME_WINDOW } from '../../ingest/decode.js';
 import { DeviceDirectory } from './device-auth.js';
 import { DeviceRejectionWriter } from './device-rejections.js';
 import { DeviceStateWriter } from './device-state.js';
@@ -142,7 +142,8 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
   if (options.sharedServer) return { role: mqttOnlyRole(mqtt, batcher, publisher, [deviceState, rejections], directory, log), listener: mqtt.listener, log };
   const app = runtime.realtimeServer().app;
   runtime.realtimeServer().serveMetrics();
-  const maxBodyBytes = config.INGEST_MAX_BATCH_FIXES * 200 + 4096; // JSON fixes are wordier than protobuf ones
+  // The batch limit is in fixes whatever the encoding: bodies and frames may be as large as the JSON that holds them.
+  const maxBodyBytes = maxBatchBytes(config.INGEST_MAX_BATCH_FIXES, 'json');
   const ws = new WsIngest({ app, directory, batcher, intake, maxPayloadBytes: maxBodyBytes, log });
   ws.register();
   const http = new HttpIngest({ app, directory, batcher, intake, maxBodyBytes });
