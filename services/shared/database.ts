@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import pg from 'pg';
 import type { Config, ServiceDbRole } from './config.js';
 import { SERVICE_DB_ROLES } from './config.js';
-import { createPool, type Pool } from './db.js';
+import { createPool, hearConnectionErrors, type Pool } from './db.js';
 import { DataDirInUseError, EMBEDDED_USER, EmbeddedPostgres, embeddedConnection } from './embedded-postgres.js';
 import type { Logger } from './log.js';
 import { NoticeRelay, sessionScopedClient } from './session-scoped-client.js';
@@ -131,7 +131,7 @@ class EmbeddedDatabase implements Database {
   private pool(role: string, max: number, applicationName: string): Pool {
     // Connections are kept (no idle timeout): each one's named statements live in the shared session.
     const pool = new pg.Pool({ ...embeddedConnection(this.socketDir), Client: this.clientClass(role), max, application_name: applicationName, idleTimeoutMillis: 0 });
-    pool.on('error', () => {});
+    hearConnectionErrors(pool);
     return pool;
   }
 

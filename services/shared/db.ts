@@ -17,9 +17,20 @@ export function createPool(connectionString: string, max: number, applicationNam
   const pool = new pg.Pool({
     connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000, connectionTimeoutMillis: connectTimeoutMs,
   });
-  // An idle client's connection dying (database restart) must not crash the process; the pool replaces it.
-  pool.on('error', () => {});
+  hearConnectionErrors(pool);
   return pool;
+}
+
+/**
+ * A connection dying (the server restarting, the network cut) makes its client emit `error`, once or twice.
+ * Idle in the pool, the pool hears it and replaces the client; checked out, nobody does unless its holder
+ * listens — and an `error` event nobody hears ends the process (found by the PostgreSQL restart drill, a
+ * geofence process between two statements). So every client listens from its first connect: its holder's next
+ * statement fails instead, and a holder that releases it with the error has it dropped, not reused.
+ */
+export function hearConnectionErrors(pool: pg.Pool): void {
+  pool.on('error', () => {});
+  pool.on('connect', (client) => { client.on('error', () => {}); });
 }
 
 /** A service role's pool on the server (tests and benches; the roles ask `runtime.pool`, which knows the embedded path too). */
@@ -90,9 +101,8 @@ export function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Prom
  */
 async function holdConnection<T>(pool: pg.Pool, use: (db: PoolClient, drop: (reason: unknown) => void) => Promise<T>): Promise<T> {
   const db = await pool.connect();
-  // A checked-out client has no error listener (the pool's comes back on release): a connection that dies
-  // between two statements (the server restarting, the network cut) would emit an error nobody hears and
-  // end the process. Heard here, the next statement fails instead, and the client is dropped, not reused.
+  // A connection that dies between two statements (the server restarting, the network cut) is noted here,
+  // so that the client is dropped on release, not reused (see hearConnectionErrors).
   let broken: Error | undefined;
   const drop = (reason: unknown) => { broken ??= reason instanceof Error ? reason : new Error(String(reason)); };
   db.on('error', drop);

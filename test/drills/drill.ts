@@ -83,8 +83,8 @@ export class Drill {
 
   /**
    * Every acknowledged fix is stored once and streamed once (no loss, no double, no gap). With `atLeastOnce`,
-   * a fix may reach the streams twice: the stream catch-up after a Redis outage replays an append that was cut
-   * by the outage but had landed (docs/design.md, "Streams": delivery is at least once, consumers are idempotent).
+   * a fix may reach the streams twice — where docs/design.md ("Streams": delivery is at least once, consumers
+   * are idempotent) allows it after an outage: a replayed append that had landed, a retried commit's lookup.
    */
   async expectEveryFixOnce(acknowledged: Set<string>, what: string, { atLeastOnce = false } = {}): Promise<void> {
     const stored = await this.storedCounts();

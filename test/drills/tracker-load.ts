@@ -45,6 +45,8 @@ export class TrackerLoad {
         clean: false,
         protocolVersion: 4,
         reconnectPeriod: 250,
+        // A tracker keeps trying after a refused CONNACK too (3, server unavailable, while the database is down).
+        reconnectOnConnackError: true,
         connectTimeout: 5000,
       });
       client.on('error', () => {}); // refused while a server is down: mqtt.js retries by itself
@@ -66,6 +68,21 @@ export class TrackerLoad {
       this.inFlight.delete(device.id);
       await new Promise((resolve) => setTimeout(resolve, this.options.intervalMs));
     }
+  }
+
+  /**
+   * Cuts every other tracker's TCP connection, as a network cut would: each reconnects (to the next node
+   * when its own is gone) and retransmits its unacknowledged fix (DUP), which must be stored once.
+   */
+  cutConnections(): number {
+    let cut = 0;
+    this.clients.forEach((client, i) => {
+      if (i % 2 === 0 && client.connected) {
+        client.stream.destroy();
+        cut++;
+      }
+    });
+    return cut;
   }
 
   /** Every device has published its `fixesPerDevice` fixes and had them acknowledged. */

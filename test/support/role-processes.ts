@@ -19,6 +19,8 @@ export interface RoleProcess {
   /** What it printed in its `fieldops is running` line (mqtt, ingest_ws, live, api …), with 127.0.0.1 for localhost. */
   readonly endpoints: Record<string, string>;
   readonly exited: Promise<RoleExit>;
+  /** Its exit code, null while it runs. */
+  exitCode(): number | null;
   /** Its last log lines (pino JSON, stderr included), for a failure's message. */
   logs(): string;
   signal(signal: NodeJS.Signals): void;
@@ -96,6 +98,7 @@ export async function startRoleProcess(config: ServerConfig, role: RoleName, ext
     pid: child.pid!,
     endpoints: endpoints!,
     exited,
+    exitCode: () => child.exitCode ?? (child.signalCode ? -1 : null),
     logs,
     signal: (signal) => { if (child.exitCode === null && child.signalCode === null) child.kill(signal); },
     async stop(timeoutMs = 30_000) {
