@@ -17,17 +17,13 @@
  * batch phases only.
  */
 import { type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { openEmbeddedDatabase } from '../services/shared/database.js';
-import { createLogger } from '../services/shared/log.js';
 import { createBenchDatabase, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
 import { row, target, withRatios, type BenchRow, type RoleUsage, type ScenarioResult, type TargetCheck } from './lib/bench-result.js';
 import { ask, child, sleep } from './lib/child-ipc.js';
@@ -39,6 +35,7 @@ import type { StormResult } from './lib/connect-storm.js';
 import { PublishTemplate } from './lib/mqtt-wire.js';
 import { startGenerators, stopGenerators, sum, windowOf } from './lib/path-load.js';
 import type { PlatformReady } from './lib/platform-server.js';
+import { startPlatformUnderTest } from './lib/platform-under-test.js';
 import { mergeUsage, processRssMb, RoleSampler } from './lib/proc-stats.js';
 import { pick, type ScenarioContext } from './lib/scenario.js';
 
@@ -189,35 +186,24 @@ export default async function ingestBench(argv: string[], context?: ScenarioCont
  * does) to seed the devices and to count what was stored. Baselines (Mosquitto, COPY) belong to the server path.
  */
 async function embeddedIngestBench(deviceCount: number, load: Load, overrides: Record<string, string>): Promise<ScenarioResult> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'fieldops-bench-embedded-'));
-  // Empty means unset (config.ts): the embedded database and the in-process bus, whatever the shell exports.
-  const env = {
-    DATABASE_URL: '', REDIS_URL: '', DATA_DIR: dataDir, HOST: '127.0.0.1', LOG_LEVEL: 'error', MQTT_PORT: '0', REALTIME_PORT: '0',
-    FIELDOPS_DEMO: '0', STREAM_MAXLEN: '1000', INGEST_PROCESSES: '1', ...overrides,
-  };
   console.log(`ingest bench (embedded defaults): ${deviceCount} devices, window ${load.window}/connection, ${load.generators} generator processes, `
     + `${load.durationMs / 1000}s per phase (${cpus().length} cores)`);
   const results: PhaseResult[] = [];
   const usage: RoleUsage[] = [];
-  const { child: server, ready } = await startBenchServer<PlatformReady>('lib/platform-server.ts', { ...env, BENCH_ROLES: 'ingest' });
-  const database = await openEmbeddedDatabase(dataDir, createLogger('error'), { attach: true });
-  const owner = database.ownerPool(2);
+  const platform = await startPlatformUnderTest('embedded', null, { BENCH_ROLES: 'ingest', STREAM_MAXLEN: '1000', INGEST_PROCESSES: '1', ...overrides });
   try {
-    const { devices } = await seedBenchTenant(owner, deviceCount);
+    const { devices } = await seedBenchTenant(platform.owner, deviceCount);
     let phaseIndex = 0;
     for (const fixes of [1, 20]) {
       const tsBase = Date.now() - 20 * 3600_000 + phaseIndex++ * 3600_000;
       const name = `embedded ${fixes === 1 ? 'single-fix' : '20-fix batches'} QoS 1`;
-      const phase = await measureWithCommits(owner, ready.realtimePort!, tsBase, () =>
-        runPhase(name, devices, fixes, load, mqttGenerator('127.0.0.1', ready.mqttPort!, fixes, tsBase, load), { role: 'ingest (embedded)', pid: server.pid! }));
+      const phase = await measureWithCommits(platform.owner, platform.realtimePort, tsBase, () =>
+        runPhase(name, devices, fixes, load, mqttGenerator(platform.mqtt.host, platform.mqtt.port, fixes, tsBase, load), { role: 'ingest (embedded)', pid: platform.processes[0]!.pid }));
       results.push(phase.result);
       usage.push(...phase.usage);
     }
   } finally {
-    await owner.end();
-    await database.close();
-    await stopBenchServer(server);
-    rmSync(dataDir, { recursive: true, force: true });
+    await platform.close();
   }
   return report(results, mergeUsage(usage), { devices: deviceCount, processes: 1, embedded: 1, seconds: load.durationMs / 1000, window: load.window, generators: load.generators });
 }

@@ -1,8 +1,8 @@
 /**
- * `npm run bench -- soak [--duration 10m] [--rate 2000] [--devices 500] [--every 10s] [--shape one|split]`
+ * `npm run bench -- soak [--duration 10m] [--rate 2000] [--devices 500] [--every 10s] [--shape one|split|embedded]`
  *
  * A fixed, moderate load for a set time — the e2e path (bench/e2e.ts: MQTT QoS 1 fixes driving in and out of
- * fences, events to a dispatcher's socket) on the one-process default unless `--shape split` — reporting every few
+ * fences, events to a dispatcher's socket) on the one-process default on PostgreSQL and Redis unless `--shape split` or `--shape embedded` — reporting every few
  * seconds the committed fixes/s, publish→PUBACK latency, end-to-end p99 and each server process's RSS. At the end,
  * two verdicts: no leak (RSS of the last third of the run within 10% of the first third's) and no drift (PUBACK p99
  * of the last quarter's windows within 1.5× the first quarter's).
