@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- api [--seconds 5] [--warmup 1] [--connections 32] [--devices 200] [--work-orders 10000] [--quotes 30000] [--pool N]
- *   [--phases healthz,me,list-jwt,list-key,create,pg-work-orders,wo-list,wo-list-status,wo-get,wo-create,
+ *   [--phases healthz,me,list-jwt,list-key,create,pg-work-orders,wo-list,wo-list-status,pg-work-order,wo-get,wo-create,
  *             pg-consume,consume,consume-contended,quote-accept,inspection]`
  *
  * The REST API (`fieldops start --role api`, in its own process, on a fresh bench database) under
@@ -9,7 +9,7 @@
  * with an API key, and POST /v1/devices; then work orders on a tenant holding 10,000 of them: the
  * one-round-trip bare-`pg` baseline (the same page of the same rows through a bare pool, as many callers
  * as connections), then GET /v1/work-orders?limit=20 (plain and filtered by status), GET of single
- * orders (rotating over 1,000 ids) and POST /v1/work-orders; then the business operations: a bare-`pg`
+ * orders (rotating over 1,000 ids) beside its own one-round-trip baseline (one order by id), and POST /v1/work-orders; then the business operations: a bare-`pg`
  * consume (one `update … where quantity >= 1` per call, over 1,000 parts), the API's consume movement
  * uncontended (the same 1,000 parts) and contended (every request on one part, so on one row lock),
  * accepting a quote with a signature (a different sent quote each time) and submitting an inspection
@@ -64,7 +64,7 @@ interface Phase {
   /** The body, when it names fixtures. */
   bodyOf?: (ops: OpsFixtures) => string;
   /** Not an HTTP phase: a bare-pg baseline. */
-  baseline?: 'work-order-page' | 'consume';
+  baseline?: 'work-order-page' | 'work-order-get' | 'consume';
 }
 
 const PHASES: Phase[] = [
@@ -76,6 +76,7 @@ const PHASES: Phase[] = [
   { key: 'pg-work-orders', name: 'bare pg: a page of 20 work orders', method: 'GET', path: '(pool)', auth: 'none', workOrders: true, baseline: 'work-order-page' },
   { key: 'wo-list', name: 'GET /v1/work-orders?limit=20', method: 'GET', path: '/v1/work-orders?limit=20', auth: 'jwt', workOrders: true },
   { key: 'wo-list-status', name: 'GET /v1/work-orders?status=scheduled', method: 'GET', path: '/v1/work-orders?limit=20&status=scheduled', auth: 'jwt', workOrders: true },
+  { key: 'pg-work-order', name: 'bare pg: one work order by id', method: 'GET', path: '(pool: by id)', auth: 'none', workOrders: true, baseline: 'work-order-get' },
   { key: 'wo-get', name: 'GET /v1/work-orders/{id}', method: 'GET', path: '/v1/work-orders/{id}', auth: 'jwt', workOrders: true, perOrder: true },
   {
     key: 'wo-create', name: 'POST /v1/work-orders', method: 'POST', path: '/v1/work-orders', auth: 'jwt', workOrders: true,
@@ -100,19 +101,21 @@ const PHASES: Phase[] = [
   },
 ];
 
-/** The select of GET /v1/work-orders (services/api/repositories/work-orders.ts), for the baseline. */
-const WORK_ORDER_PAGE_SQL = `select w.id, w.title, w.description, w.priority, w.status, w.held_from, w.client_id, w.site_id, w.asset_id, w.assignee_id,
+/** The select of GET /v1/work-orders and /v1/work-orders/{id} (services/api/repositories/work-orders.ts), for the baselines. */
+const WORK_ORDER_SELECT = `select w.id, w.title, w.description, w.priority, w.status, w.held_from, w.client_id, w.site_id, w.asset_id, w.assignee_id,
   w.scheduled_start, w.scheduled_end, w.notes, w.started_at, w.completed_at, w.cancelled_at, w.archived_at, w.created_by,
   w.version, w.created_at, w.updated_at, o.signed_by, o.signed_at, o.signature_type, octet_length(o.signature) as signature_size
-  from work_orders w left join work_order_signoffs o on o.work_order_id = w.id
+  from work_orders w left join work_order_signoffs o on o.work_order_id = w.id`;
+const WORK_ORDER_PAGE_SQL = `${WORK_ORDER_SELECT}
  where w.tenant_id = $1 and w.archived_at is null order by w.created_at desc, w.id desc limit 21`;
+const WORK_ORDER_GET_SQL = `${WORK_ORDER_SELECT} where w.tenant_id = $1 and w.id = $2`;
 
 export default async function apiBench(argv: string[], context?: ScenarioContext): Promise<ScenarioResult> {
   const { values } = parseArgs({
     args: argv,
     options: {
       seconds: { type: 'string' },
-      warmup: { type: 'string', default: '1' },
+      warmup: { type: 'string' },
       connections: { type: 'string', default: '32' },
       'work-orders': { type: 'string', default: '10000' },
       quotes: { type: 'string' },
@@ -125,7 +128,7 @@ export default async function apiBench(argv: string[], context?: ScenarioContext
   const seconds = pick(values.seconds ? Number(values.seconds) : context?.settings.durationS, context, 5, 1);
   const devices = pick(context?.settings.devices, context, 200, 200);
   const quotes = Number(values.quotes ?? (context?.settings.quick ? 5000 : 30000));
-  const warmup = Number(values.warmup);
+  const warmup = Number(values.warmup ?? (context?.settings.quick ? 0.5 : 1));
   const connections = Number(values.connections);
   const bench = await createBenchDatabase({ API_PORT: '0', ...(values.pool ? { DATABASE_POOL_SIZE: values.pool } : {}) });
   const { env, config, owner } = bench;
@@ -153,7 +156,9 @@ export default async function apiBench(argv: string[], context?: ScenarioContext
       if (phase.baseline) {
         const run = (seconds: number) => phase.baseline === 'consume'
           ? bareConsumes(config.DATABASE_URL, ops!, config.DATABASE_POOL_SIZE, connections, seconds)
-          : bareWorkOrderPages(config.DATABASE_URL, orgId, config.DATABASE_POOL_SIZE, connections, seconds);
+          : phase.baseline === 'work-order-get'
+            ? bareWorkOrderGets(config.DATABASE_URL, orgId, orderIds.slice(0, 1000), config.DATABASE_POOL_SIZE, connections, seconds)
+            : bareWorkOrderPages(config.DATABASE_URL, orgId, config.DATABASE_POOL_SIZE, connections, seconds);
         if (warmup > 0) await run(warmup);
         result = { name: phase.name, method: phase.method, path: phase.path, ...await run(seconds) };
       } else {
@@ -239,6 +244,14 @@ async function bareWorkOrderPages(url: string, tenantId: string, poolSize: numbe
   });
 }
 
+/** The baseline of a single order: the page's select for one id, rotating over the same 1,000 orders as the `wo-get` phase. */
+async function bareWorkOrderGets(url: string, tenantId: string, ids: string[], poolSize: number, callers: number, seconds: number) {
+  return bareStatements(url, poolSize, callers, seconds, async (pool, n) => {
+    const { rows } = await pool.query({ name: 'bench_work_order_get', text: WORK_ORDER_GET_SQL, values: [tenantId, ids[n % ids.length]] });
+    if (rows.length !== 1) throw new Error('no such order');
+  });
+}
+
 /** The write baseline: one unit taken from a part's stock in one statement, the parts in turn (as the `consume` phase). */
 async function bareConsumes(url: string, ops: OpsFixtures, poolSize: number, callers: number, seconds: number) {
   return bareStatements(url, poolSize, callers, seconds, async (pool, n) => {
@@ -259,11 +272,13 @@ async function bareConsumes(url: string, ops: OpsFixtures, poolSize: number, cal
 function report(results: PhaseResult[], roles: RoleUsage[], params: Record<string, number>): ScenarioResult {
   const has = (name: string | undefined) => (name && results.some((r) => r.name === name) ? name : undefined);
   const page = has(PHASES.find((p) => p.baseline === 'work-order-page')?.name);
+  const single = has(PHASES.find((p) => p.baseline === 'work-order-get')?.name);
   const consume = has(PHASES.find((p) => p.baseline === 'consume')?.name);
   const ceiling = has(results.find((r) => r.path === '/healthz')?.name);
   const rows = results.map((r) => {
     const phase = PHASES.find((p) => p.name === r.name)!;
     const baseline = phase.baseline ? undefined
+      : phase.perOrder ? single ?? page
       : phase.workOrders && phase.method === 'GET' ? page : phase.ops ? consume : r.path === '/healthz' ? undefined : ceiling;
     return row(r.name, r.reqPerS, 'req/s', r, r.non2xx + r.errors, baseline ? { baseline } : {});
   });

@@ -8,7 +8,7 @@
  * Then, in the same run, a bare uWebSockets.js app publishing the same messages as fast as the same
  * sockets take them: the ceiling the role is compared against. `--bbox` subscribes with a bounding box
  * that holds every position, to measure the per-socket filtering path instead of the tenant topic.
- * Needs Redis (REDIS_URL); no database. `--embedded` runs the role on the embedded defaults instead
+ * Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL: a database and prefix of its own). `--embedded` runs the role on the embedded defaults instead
  * (in-process bus, embedded PostgreSQL): the positions are then published inside the role's process.
  */
 import { randomBytes } from 'node:crypto';
@@ -16,7 +16,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { deleteKeysWithPrefix, RedisStreamBus } from '../services/shared/redis-bus.js';
+import { RedisStreamBus } from '../services/shared/redis-bus.js';
+import { createBenchDatabase } from './lib/bench-env.js';
 import { loadConfig } from '../services/shared/config.js';
 import { sessionTokens } from '../services/shared/jwt.js';
 import { row, target, withRatios, type BenchRow, type RoleUsage, type ScenarioResult } from './lib/bench-result.js';
@@ -62,8 +63,10 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
   const samplePerReceiver = Number(values.sample);
 
   const base = loadConfig();
-  const redisUrl = base.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const prefix = `bench-fanout-${randomBytes(4).toString('hex')}:`;
+  // The server path: a migrated database and a Redis prefix of the run's own (the role seeds its tenant and user there).
+  const bench = values.embedded ? null : await createBenchDatabase({});
+  const redisUrl = bench?.config.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = bench?.config.REDIS_PREFIX ?? `bench-fanout-${randomBytes(4).toString('hex')}:`;
   const jwtSecret = randomBytes(32).toString('hex');
   const names = streamNames(prefix, base.POSITION_SHARDS);
   const embeddedDir = values.embedded ? mkdtempSync(join(tmpdir(), 'fieldops-bench-fanout-')) : null;
@@ -73,7 +76,7 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
     ...(embeddedDir
       // Empty means unset (config.ts): the embedded database and the in-process bus.
       ? { DATABASE_URL: '', REDIS_URL: '', DATA_DIR: embeddedDir, FIELDOPS_DEMO: '0' }
-      : { REDIS_URL: redisUrl, DATABASE_URL: base.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops', MIGRATE_ON_START: 'false' }),
+      : { REDIS_URL: redisUrl, DATABASE_URL: bench!.config.DATABASE_URL, DATA_DIR: bench!.env.DATA_DIR!, MIGRATE_ON_START: 'false' }),
   });
   const { port: rolePort, tenantId, userId } = await reply<{ port: number; tenantId: string; userId: string }>(role, 'ready');
   const token = sessionTokens(jwtSecret).sign({ sub: userId, tid: tenantId, role: 'admin', scopes: ['live.read'] }, 3600).token;
@@ -148,10 +151,8 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
     role.send({ cmd: 'stop' });
     for (const r of receivers) r.kill();
     await new Promise<void>((resolve) => (role.exitCode !== null ? resolve() : role.once('exit', () => resolve())));
-    if (bus) {
-      await deleteKeysWithPrefix(redisUrl, prefix);
-      await bus.close();
-    }
+    await bus?.close();
+    await bench?.close(); // drops the database and the Redis keys
     if (embeddedDir) rmSync(embeddedDir, { recursive: true, force: true });
   }
 

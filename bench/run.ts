@@ -2,7 +2,7 @@
  * `npm run bench [-- [scenario…] [--quick] [--duration 30s] [--devices N] [--rate R] [--target HOST] [scenario options]]`
  * runs the scenarios (all of them, in the order below, without a name), prints each one's table and writes one
  * JSON result for the run under bench/results/. `npm run bench -- compare A.json B.json` prints B's change
- * against A. See bench/README.md.
+ * against A; `npm run bench -- show RESULT.json` prints a result's tables again. See bench/README.md.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,11 +19,14 @@ const here = dirname(fileURLToPath(import.meta.url));
  * Every scenario, in running order: the throughput scenarios first, the whole path next, the long soak last.
  * A scenario is bench/<name>.ts; one that prints its own report registers in bench/lib/legacy-scenarios.ts.
  */
-const ORDER = ['ingest', 'geofence', 'fanout', 'e2e', 'api', 'webhooks', 'soak'];
+const ORDER = ['ingest', 'storm', 'geofence', 'fanout', 'e2e', 'api', 'webhooks', 'soak'];
 const present = ORDER.filter((name) => existsSync(join(here, `${name}.ts`)));
+/** The scenarios that can measure a running platform (`--target`); the others start servers of their own. */
+const TARGETABLE = ['e2e', 'soak'];
 
 const USAGE = `usage: npm run bench [-- [scenario…] [--quick] [--duration 30s] [--devices N] [--rate R] [--target HOST] [scenario options]]
        npm run bench -- compare A.json B.json
+       npm run bench -- show RESULT.json
 scenarios: ${present.join(', ')}`;
 
 function readResult(path: string): BenchResultFile {
@@ -52,6 +55,10 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (parsed.command === 'show') {
+    console.log(formatRun(readResult(parsed.file)).join('\n'));
+    return 0;
+  }
   if (parsed.command === 'compare') {
     console.log(compareRuns(readResult(parsed.a), readResult(parsed.b)).join('\n'));
     return 0;
@@ -71,6 +78,10 @@ async function main(argv: string[]): Promise<number> {
   const missing = ORDER.filter((name) => !present.includes(name));
   if (missing.length && settings.scenarios.length === present.length) console.log(`(not on this branch: ${missing.join(', ')})`);
   for (const name of settings.scenarios) {
+    if (settings.target && !TARGETABLE.includes(name)) {
+      console.log(`\n▶ ${name}: skipped — it starts servers of its own and cannot measure --target ${settings.target}`);
+      continue;
+    }
     console.log(`\n▶ ${name}`);
     const t0 = performance.now();
     const result = await runScenario(name, settings);

@@ -1,8 +1,8 @@
 /**
- * `npm run bench -- soak [--duration 10m] [--rate 2000] [--devices 500] [--every 10s] [--shape one|split]`
+ * `npm run bench -- soak [--duration 10m] [--rate 2000] [--devices 500] [--every 10s] [--shape one|split|embedded]`
  *
  * A fixed, moderate load for a set time — the e2e path (bench/e2e.ts: MQTT QoS 1 fixes driving in and out of
- * fences, events to a dispatcher's socket) on the one-process default unless `--shape split` — reporting every few
+ * fences, events to a dispatcher's socket) on the one-process default on PostgreSQL and Redis unless `--shape split` or `--shape embedded` — reporting every few
  * seconds the committed fixes/s, publish→PUBACK latency, end-to-end p99 and each server process's RSS. At the end,
  * two verdicts: no leak (RSS of the last third of the run within 10% of the first third's) and no drift (PUBACK p99
  * of the last quarter's windows within 1.5× the first quarter's).
@@ -55,13 +55,14 @@ export default async function soakBench(args: string[], context?: ScenarioContex
   const settings = context?.settings;
   const targetHost = settings?.target ?? null;
   const shape = (values.shape ?? (targetHost ? 'target' : 'one')) as PlatformShape;
-  const everyS = values.every ? parseDuration(values.every) : settings?.quick ? 3 : 10;
   const load: PathLoad = {
     rate: pick(settings?.rate, context, 2000, 2000),
     devices: pick(settings?.devices, context, 500, 200),
-    seconds: pick(settings?.durationS, context, 600, 24),
+    seconds: pick(settings?.durationS, context, 600, 15),
     warmupS: 3, cycle: 20, fences: 100, generators: 1,
   };
+  // At least five samples, whatever the duration, unless told otherwise.
+  const everyS = values.every ? parseDuration(values.every) : Math.min(settings?.quick ? 3 : 10, Math.max(1, load.seconds / 5));
   console.log(`  soak on ${SHAPE_TITLES[shape]}: ${load.rate.toLocaleString('en-US')} fixes/s from ${load.devices} devices for ${load.seconds} s, a sample every ${everyS} s`);
   const platform = await startPlatformUnderTest(shape, targetHost);
   const helpers: ChildProcess[] = [];

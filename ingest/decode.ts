@@ -89,9 +89,13 @@ const MAX_JSON_FIX_BYTES = 1024;
 // Anything outside float32 would fail the `real` columns and with them the whole batch's statement.
 const FLOAT32_MAX = 3.4028234663852886e38;
 
+/** The largest payload that can hold `maxFixes` fixes in this encoding: the byte bound of a batch, transports' included. */
+export function maxBatchBytes(maxFixes: number, format: PayloadFormat): number {
+  return format === 'protobuf' ? maxFixes * MAX_ENCODED_FIX_BYTES + 16 : maxFixes * MAX_JSON_FIX_BYTES + 4096;
+}
+
 export function decodeGps(payload: Uint8Array, format: PayloadFormat, limits: DecodeLimits, nowMs: number): GpsDecodeResult {
-  const maxBytes = format === 'protobuf' ? limits.maxBatchFixes * MAX_ENCODED_FIX_BYTES + 16 : limits.maxBatchFixes * MAX_JSON_FIX_BYTES + 4096;
-  if (payload.length > maxBytes) return { ok: false, reason: 'batch_too_large' };
+  if (payload.length > maxBatchBytes(limits.maxBatchFixes, format)) return { ok: false, reason: 'batch_too_large' };
   let raw: unknown[];
   if (format === 'protobuf') {
     let batch: GpsBatchMessage;

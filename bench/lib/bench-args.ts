@@ -1,5 +1,6 @@
 /**
- * The bench runner's command line (bench/README.md): `npm run bench [-- [scenario…] [options]]` or `npm run bench -- compare A B`.
+ * The bench runner's command line (bench/README.md): `npm run bench [-- [scenario…] [options]]`, `npm run bench -- compare A B`
+ * or `npm run bench -- show RESULT`.
  * The options every scenario understands are taken out here; the rest go to the scenario untouched, which reads
  * its own (`--phases`, `--sockets`, …). Pure: no I/O, so tests check it directly.
  */
@@ -20,7 +21,7 @@ export interface BenchSettings {
   rest: string[];
 }
 
-export type BenchCommand = { command: 'run'; settings: BenchSettings } | { command: 'compare'; a: string; b: string } | { command: 'help' };
+export type BenchCommand = { command: 'run'; settings: BenchSettings } | { command: 'compare'; a: string; b: string } | { command: 'show'; file: string } | { command: 'help' };
 
 export class UsageError extends Error {}
 
@@ -46,6 +47,10 @@ export function parseBenchArgs(argv: readonly string[], known: readonly string[]
   if (argv[0] === 'compare') {
     if (argv.length !== 3) throw new UsageError('usage: npm run bench -- compare A.json B.json');
     return { command: 'compare', a: argv[1]!, b: argv[2]! };
+  }
+  if (argv[0] === 'show') {
+    if (argv.length !== 2) throw new UsageError('usage: npm run bench -- show RESULT.json');
+    return { command: 'show', file: argv[1]! };
   }
   if (argv.includes('--help') || argv.includes('-h')) return { command: 'help' };
   const settings: BenchSettings = { scenarios: [], quick: false, target: null, durationS: null, devices: null, rate: null, rest: [] };

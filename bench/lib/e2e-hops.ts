@@ -16,8 +16,8 @@ export interface EventHop {
   available(shape: PlatformShape): boolean;
   /** Prepares the hop for the tenant; false when the platform turned out not to offer it. */
   setup(apiUrl: string, jwt: string, eventTypes: string[]): Promise<boolean>;
-  /** Arrivals so far are the warm-up's: not counted. */
-  since(): void;
+  /** Only arrivals of fixes sent from `ms` on count (the warm-up's are left out). */
+  since(ms: number): void;
   collect(): Promise<{ count: number; histogram: Histogram }>;
   close(): Promise<void>;
 }
@@ -41,9 +41,8 @@ export function webhookHop(): EventHop {
       await res.arrayBuffer();
       return res.status === 201;
     },
-    since() {
-      // Deliveries of the warm-up's events arrive later still: those of fixes sent before now are mostly in; reset.
-      receiver?.send({ cmd: 'reset' });
+    since(ms) {
+      receiver?.send({ cmd: 'reset', since: ms });
     },
     async collect() {
       const stats = await new Promise<{ received: number; latency: number[] }>((resolve) => {

@@ -5,8 +5,10 @@
  * latency from the fix's own `ts`. Each device drives in and out of its fence: `cycle` fixes inside, then `cycle`
  * outside. QoS 1 records publish→PUBACK (committed) latency; QoS 0 publishes only.
  *
- * Parent → child: {cmd:'start', …RateStart}, {cmd:'go'}, {cmd:'window'}, {cmd:'stop'}.
+ * Parent → child: {cmd:'start', …RateStart}, {cmd:'go'}, {cmd:'window'}, {cmd:'measure', on}, {cmd:'stop'}.
  * Child → parent: {connected, errors}, {window: RateWindow} (on request), {result: RateResult} (after stop).
+ * A window's histogram holds the acknowledgements that arrived in it; the result's `measured` histogram holds those
+ * of the messages sent while measuring was on, whenever their acknowledgement came — an open-loop latency.
  */
 import net from 'node:net';
 import { Histogram } from './histogram.js';
@@ -41,6 +43,8 @@ export interface RateWindow {
 export interface RateResult extends RateWindow {
   unacked: number;
   seconds: number;
+  /** Publish → PUBACK of the messages sent while measuring. */
+  measured: number[];
 }
 
 /** Unacknowledged messages per device past which the generator sheds load instead of queueing without bound. */
@@ -49,6 +53,8 @@ const TICK_MS = 5;
 
 class Device {
   readonly sentAt = new Float64Array(65536);
+  /** Packet ids sent while measuring (1) or not (0). */
+  readonly measuredIds = new Uint8Array(65536);
   private readonly templates: [PublishTemplate, PublishTemplate];
   private nextId = 1;
   private lastTs = 0;
@@ -57,7 +63,7 @@ class Device {
   connected = false;
   private pending: Buffer | null = null;
 
-  constructor(readonly socket: net.Socket, device: RateDevice, private readonly start: RateStart, private readonly onAck: (latencyMs: number) => void,
+  constructor(readonly socket: net.Socket, device: RateDevice, private readonly start: RateStart, private readonly onAck: (latencyMs: number, measured: boolean) => void,
     private readonly onConnack: () => void) {
     const topic = `fieldops/${device.id}/gps`;
     this.templates = [new PublishTemplate(topic, 1, ...device.inside, start.qos), new PublishTemplate(topic, 1, ...device.outside, start.qos)];
@@ -77,6 +83,7 @@ class Device {
     template.writeTo(out, 0, id, ts);
     if (this.start.qos === 1) {
       this.sentAt[id] = performance.now();
+      this.measuredIds[id] = measuring ? 1 : 0;
       this.inFlight++;
     }
     this.socket.write(out);
@@ -97,7 +104,7 @@ class Device {
       } else if (type === 4) {
         const id = (buf[o + 2]! << 8) | buf[o + 3]!;
         this.inFlight--;
-        this.onAck(now - this.sentAt[id]!);
+        this.onAck(now - this.sentAt[id]!, this.measuredIds[id] === 1);
       }
       o += 2 + len;
     }
@@ -110,14 +117,17 @@ let devices: Device[] = [];
 let window: RateWindow = { sent: 0, acked: 0, shed: 0, histogram: [] };
 let windowHistogram = new Histogram();
 const total = { sent: 0, acked: 0, shed: 0, histogram: new Histogram() };
+const measured = new Histogram();
+let measuring = false;
 let timer: NodeJS.Timeout | null = null;
 let startedAt = 0;
 
-function onAck(latencyMs: number): void {
+function onAck(latencyMs: number, sentMeasuring: boolean): void {
   window.acked++;
   total.acked++;
   windowHistogram.record(latencyMs * 1000);
   total.histogram.record(latencyMs * 1000);
+  if (sentMeasuring) measured.record(latencyMs * 1000);
 }
 
 async function connectAll(list: RateDevice[]): Promise<number> {
@@ -172,16 +182,18 @@ async function stop(): Promise<RateResult> {
   while (Date.now() < deadline && devices.some((d) => d.inFlight > 0)) await new Promise((r) => setTimeout(r, 20));
   const unacked = devices.reduce((n, d) => n + d.inFlight, 0);
   for (const d of devices) d.socket.end(DISCONNECT);
-  return { sent: total.sent, acked: total.acked, shed: total.shed, histogram: total.histogram.toJSON(), unacked, seconds };
+  return { sent: total.sent, acked: total.acked, shed: total.shed, histogram: total.histogram.toJSON(), unacked, seconds, measured: measured.toJSON() };
 }
 
-process.on('message', (message: RateStart | { cmd: 'go' | 'window' | 'stop' }) => {
+process.on('message', (message: RateStart | { cmd: 'go' | 'window' | 'stop' } | { cmd: 'measure'; on: boolean }) => {
   if (message.cmd === 'start') {
     start = message;
     devices = [];
     void connectAll(message.devices).then((errors) => process.send!({ connected: devices.length, errors }));
   } else if (message.cmd === 'go') {
     go();
+  } else if (message.cmd === 'measure') {
+    measuring = message.on;
   } else if (message.cmd === 'window') {
     process.send!({ window: { ...window, histogram: windowHistogram.toJSON() } });
     window = { sent: 0, acked: 0, shed: 0, histogram: [] };

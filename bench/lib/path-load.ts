@@ -88,7 +88,7 @@ export async function openPath(platform: PlatformUnderTest, load: PathLoad, help
   const listener = child('lib/live-listener.ts');
   helpers.push(listener);
   await reply(listener, 'ready');
-  await ask(listener, { cmd: 'connect', url: `${platform.liveUrl}?token=${jwt}`, since: Number.MAX_SAFE_INTEGER }, 'connected');
+  await ask(listener, { cmd: 'connect', url: `${platform.liveUrl}?token=${jwt}` }, 'connected');
   const { children, connectErrors } = await startGenerators(platform.mqtt, rateDevices, load, helpers);
   return { tenantId, jwt, listener, children, connectErrors };
 }

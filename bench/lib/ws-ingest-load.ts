@@ -8,23 +8,16 @@
  */
 import WebSocket from 'ws';
 import { Histogram } from './histogram.js';
-import type { LoadDevice, LoadResult } from './mqtt-load.js';
+import type { LoadResult, LoadStart } from './mqtt-load.js';
 import { PublishTemplate } from './mqtt-wire.js';
 
-interface WsStart {
-  cmd: 'start';
-  url: string;
-  devices: LoadDevice[];
-  window: number;
-  fixesPerMessage: number;
-  tsBase: number;
-  warmupMs: number;
-  durationMs: number;
-}
+/** What mqtt-load.ts starts with, the broker's address replaced by the WebSocket URL. */
+type WsStart = Omit<LoadStart, 'host' | 'port'> & { url: string };
 
 const histogram = new Histogram();
 let measuring = false;
 let sending = false;
+/** `ackedTotal` counts the frames acknowledged as stored; `busy` those answered but refused whole. */
 const totals = { messages: 0, fixes: 0, ackedTotal: 0, sentTotal: 0, busy: 0 };
 
 class Device {
@@ -54,9 +47,9 @@ class Device {
     if (ack.type !== 'ack') return;
     const sent = this.sentAt.shift()!;
     this.inFlight--;
-    totals.ackedTotal++;
     if (ack.error) totals.busy++;
-    else if (measuring) {
+    else totals.ackedTotal++;
+    if (!ack.error && measuring) {
       totals.messages++;
       totals.fixes += this.template.fixes;
       histogram.record((performance.now() - sent) * 1000);

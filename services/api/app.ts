@@ -76,7 +76,7 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(errorsPlugin);
   await app.register(jsonBodyPlugin);
   await app.register(validationPlugin);
-  await app.register(metricsPlugin);
+  await app.register(metricsPlugin, { metricsToken: config.METRICS_TOKEN });
   await app.register(docsPlugin, { version: deps.version ?? '1.0.0' });
   await app.register(rateLimitPlugin, { config, redis });
   await app.register(healthPlugin, { pool, redis });

@@ -10,7 +10,7 @@ export interface LoginClaim {
 export interface LoginAttempts {
   /**
    * Counts an attempt before its password is checked, in one atomic step: of a burst of N concurrent
-   * attempts only the first `max` get through, however they interleave (docs/design.md, "Sign-in").
+   * attempts only the first `max` get through, however they interleave (docs/design.md, "REST API").
    */
   claim(key: string): Promise<LoginClaim>;
   /** Takes a claim back once its password proved right: only failures stay counted. */

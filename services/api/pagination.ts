@@ -23,6 +23,8 @@ import { SqlParams } from './sql.js';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 100;
+/** Deeper pages by offset cost a scan of every row skipped; past this, `cursor` pages in constant time. */
+export const MAX_OFFSET = 10_000;
 
 export interface ListQuery {
   limit?: number;
@@ -53,7 +55,7 @@ export function listQuerySchema<F extends TProperties>(sortFields: readonly stri
   const sortValues = sortFields.flatMap((field) => [field, `-${field}`]);
   return Type.Object({
     limit: Type.Optional(Type.Integer({ minimum: 1, description: `Page size, default ${DEFAULT_LIMIT}; values above ${MAX_LIMIT} are capped` })),
-    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Rows to skip (ignored with cursor)' })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OFFSET, description: `Rows to skip (ignored with cursor), at most ${MAX_OFFSET}: page deeper with cursor` })),
     cursor: Type.Optional(Type.String({ maxLength: 1000, description: 'next_cursor of the previous page' })),
     sort: Type.Optional(StringEnum(sortValues, { description: 'A field, or -field for descending' })),
     ...filters,

@@ -48,7 +48,7 @@ export class DeviceDirectory implements DeviceAuthenticator {
    */
   constructor(private readonly pool: Pool, private readonly connectListener: () => pg.Client, private readonly log: Logger,
     options: { maxFailuresPerMinute?: number; onLookupQuery?: () => void } = {}) {
-    this.refusals = new AuthRefusals(options.maxFailuresPerMinute ?? 300);
+    this.refusals = new AuthRefusals(options.maxFailuresPerMinute ?? 1000);
     this.loader = new CredentialLoader<DeviceRow>(
       async (hashes) => {
         options.onLookupQuery?.();

@@ -2,6 +2,7 @@ import type { Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
 import type { RejectReason } from '../../ingest/decode.js';
 import type { DeviceRef } from '../../ingest/rows.js';
+import { PeriodicWriter } from './periodic-writer.js';
 
 // Added to what is stored; a device deleted meanwhile is skipped (its rows went with it).
 const UPSERT_REJECTIONS = `
@@ -21,29 +22,31 @@ interface Pending {
  * through the API, never as a metrics label), summed in memory and added to `device_rejections` once a second
  * in one statement, off the path of the refused message.
  */
-export class DeviceRejectionWriter {
+export class DeviceRejectionWriter extends PeriodicWriter<Map<string, Pending>> {
   private pending = new Map<string, Pending>();
-  private timer: NodeJS.Timeout | null = null;
-  private writing: Promise<void> | null = null;
 
-  constructor(private readonly pool: Pool, private readonly log: Logger, private readonly intervalMs = 1000) {}
-
-  start(): void {
-    this.timer = setInterval(() => void this.write(), this.intervalMs);
-    this.timer.unref();
+  constructor(private readonly pool: Pool, private readonly log: Logger, intervalMs = 1000) {
+    super(intervalMs);
   }
 
   add(device: DeviceRef, reason: RejectReason, count: number): void {
-    let entry = this.pending.get(device.id);
-    if (!entry) this.pending.set(device.id, (entry = { tenantId: device.tenantId, counts: new Map() }));
+    this.addCount(device.id, device.tenantId, reason, count);
+  }
+
+  private addCount(deviceId: string, tenantId: string, reason: RejectReason, count: number): void {
+    let entry = this.pending.get(deviceId);
+    if (!entry) this.pending.set(deviceId, (entry = { tenantId, counts: new Map() }));
     entry.counts.set(reason, (entry.counts.get(reason) ?? 0) + count);
   }
 
-  /** Writes what was counted since the last write; a failed write keeps its counts for the next round. */
-  write(): Promise<void> {
-    if (this.writing || this.pending.size === 0) return this.writing ?? Promise.resolve();
+  protected take(): Map<string, Pending> | null {
+    if (this.pending.size === 0) return null;
     const batch = this.pending;
     this.pending = new Map();
+    return batch;
+  }
+
+  protected async store(batch: Map<string, Pending>): Promise<void> {
     const deviceIds: string[] = [];
     const tenantIds: string[] = [];
     const reasons: string[] = [];
@@ -56,20 +59,12 @@ export class DeviceRejectionWriter {
         counts.push(n);
       }
     }
-    this.writing = this.pool.query(UPSERT_REJECTIONS, [deviceIds, tenantIds, reasons, counts])
-      .then(() => {}, (err) => {
-        this.log.warn({ err, devices: batch.size }, 'device rejection counts not written; kept for the next round');
-        for (const [deviceId, entry] of batch) {
-          for (const [reason, n] of entry.counts) this.add({ id: deviceId, tenantId: entry.tenantId, assetId: null, siteId: null }, reason, n);
-        }
-      })
-      .finally(() => { this.writing = null; });
-    return this.writing;
+    await this.pool.query(UPSERT_REJECTIONS, [deviceIds, tenantIds, reasons, counts]);
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.writing;
-    await this.write();
+  /** Counts not written are added to those gathered meanwhile, for the next round. */
+  protected giveBack(batch: Map<string, Pending>, err: unknown): void {
+    this.log.warn({ err, devices: batch.size }, 'device rejection counts not written; kept for the next round');
+    for (const [deviceId, entry] of batch) for (const [reason, n] of entry.counts) this.addCount(deviceId, entry.tenantId, reason, n);
   }
 }

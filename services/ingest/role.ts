@@ -1,8 +1,9 @@
+import { randomInt } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from '../shared/log.js';
 import type { RoleStarter, Runtime, RunningRole } from '../shared/runtime.js';
 import { Batcher } from '../../ingest/batcher.js';
-import { TIME_WINDOW } from '../../ingest/decode.js';
+import { maxBatchBytes, TIME_WINDOW } from '../../ingest/decode.js';
 import { DeviceDirectory } from './device-auth.js';
 import { DeviceRejectionWriter } from './device-rejections.js';
 import { DeviceStateWriter } from './device-state.js';
@@ -75,6 +76,8 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
   const pool = runtime.pool('ingest');
   const positionIds = new IdBlocks();
   const metrics = ingestMetrics();
+  // Names this run's provisional stream gaps (GapMarker): random, as processes of a node share nothing.
+  const runId = randomInt(2 ** 47);
 
   const directory = new DeviceDirectory(pool, () => runtime.database.serviceClient('ingest', 'fieldops-ingest-listen'), log, {
     maxFailuresPerMinute: config.INGEST_AUTH_FAILURES_PER_MIN,
@@ -82,7 +85,7 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
   });
   await directory.start();
   const publisher = new StreamPublisher({
-    bus: runtime.bus(), pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, positionMaxLen: config.POSITION_STREAM_MAXLEN, log, metrics,
+    bus: runtime.bus(), runId, pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, positionMaxLen: config.POSITION_STREAM_MAXLEN, log, metrics,
     maxQueuedRows: Math.max(config.INGEST_MAX_PENDING_ROWS, 10_000),
   });
   await publisher.start();
@@ -98,8 +101,8 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
     maxInFlight: COMMITS_IN_FLIGHT,
     maxPendingRows: config.INGEST_MAX_PENDING_ROWS,
     store: {
-      insertPositions: (rows) => insertPositions(pool, positionIds, rows, runtime.database.supportsCopy),
-      insertPunches: (rows) => insertPunches(pool, rows),
+      insertPositions: (rows, cutKey) => insertPositions(pool, positionIds, rows, { runId, cutKey }, runtime.database.supportsCopy),
+      insertPunches: (rows, cutKey) => insertPunches(pool, rows, { runId, cutKey }),
       existingPositionIds: (d, t) => existingPositionIds(pool, d, t),
       existingPunchIds: (d, t) => existingPunchIds(pool, d, t),
     },
@@ -139,7 +142,8 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
   if (options.sharedServer) return { role: mqttOnlyRole(mqtt, batcher, publisher, [deviceState, rejections], directory, log), listener: mqtt.listener, log };
   const app = runtime.realtimeServer().app;
   runtime.realtimeServer().serveMetrics();
-  const maxBodyBytes = config.INGEST_MAX_BATCH_FIXES * 200 + 4096; // JSON fixes are wordier than protobuf ones
+  // The batch limit is in fixes whatever the encoding: bodies and frames may be as large as the JSON that holds them.
+  const maxBodyBytes = maxBatchBytes(config.INGEST_MAX_BATCH_FIXES, 'json');
   const ws = new WsIngest({ app, directory, batcher, intake, maxPayloadBytes: maxBodyBytes, log });
   ws.register();
   const http = new HttpIngest({ app, directory, batcher, intake, maxBodyBytes });

@@ -2,7 +2,7 @@ import { createAuthenticator } from '../shared/principal.js';
 import { sessionTokens } from '../shared/jwt.js';
 import type { RoleStarter } from '../shared/runtime.js';
 import { eventReplay } from './event-replay.js';
-import { liveAuthorizer } from './live-auth.js';
+import { liveAuthorizer, liveCredentialCheck } from './live-auth.js';
 import { CredentialSockets } from './credential-sockets.js';
 import { LiveHub } from './live-hub.js';
 import { registerLiveRoute } from './live-route.js';
@@ -30,7 +30,8 @@ export const startRole: RoleStarter = async (runtime) => {
     log,
   });
   const authorize = liveAuthorizer(createAuthenticator(runtime.pool('api'), tokens));
-  const credentialSockets = new CredentialSockets(async (credential) => (await authorize(credential)).ok, log, config.REALTIME_CREDENTIALS_RECHECK_MS);
+  const credentialSockets = new CredentialSockets(
+    liveCredentialCheck({ authorize, tokens, pool: runtime.pool('api'), log }), log, config.REALTIME_CREDENTIALS_RECHECK_MS);
   const hub = new LiveHub({
     credentialSockets,
     app: server.app,

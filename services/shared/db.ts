@@ -75,48 +75,44 @@ async function onTenantConnection<T>(
   pool: pg.Pool, tenantId: string, mode: 'transaction' | 'reads',
   work: (db: Queryable) => Promise<T>, inPlainTransaction: (db: PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
-  if (!pipelines(client)) {
+  return holdConnection(pool, async (client, drop) => {
+    if (!pipelines(client)) return inTransaction(client, () => inPlainTransaction(client));
+    const db = new TenantConnection(client, mode, tenantId);
     try {
-      return await inTransaction(client, () => inPlainTransaction(client));
-    } finally {
-      client.release();
+      const result = await work(db);
+      await db.commit();
+      return result;
+    } catch (err) {
+      // A transaction that could not be rolled back must not be handed to the pool's next user.
+      if (!(await db.rollback())) drop(err);
+      throw err;
     }
-  }
-  const db = new TenantConnection(client, mode, tenantId);
-  let result: T;
-  try {
-    result = await work(db);
-  } catch (err) {
-    client.release(await db.finish(false));
-    throw err;
-  }
-  try {
-    await db.finish(true);
-  } catch (err) {
-    // A commit that failed leaves the connection in an unknown state: the pool drops it.
-    client.release(err instanceof Error ? err : true);
-    throw err;
-  }
-  client.release();
-  return result;
+  });
 }
 
-export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
+export function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
+  return holdConnection(pool, (db) => inTransaction(db, () => work(db)));
+}
+
+/**
+ * Holds a pooled connection for `use`, then releases it — or drops it when it may be unsound: it broke
+ * while held, `use` failed for want of the database (but for a statement or lock timeout, which leaves
+ * the connection sound), or `use` called `drop`.
+ */
+async function holdConnection<T>(pool: pg.Pool, use: (db: PoolClient, drop: (reason: unknown) => void) => Promise<T>): Promise<T> {
   const db = await pool.connect();
   // A connection that dies between two statements (the server restarting, the network cut) is noted here,
   // so that the client is dropped on release, not reused (see hearConnectionErrors).
   let broken: Error | undefined;
-  const onConnectionError = (err: Error) => { broken = err; };
-  db.on('error', onConnectionError);
+  const drop = (reason: unknown) => { broken ??= reason instanceof Error ? reason : new Error(String(reason)); };
+  db.on('error', drop);
   try {
-    return await inTransaction(db, () => work(db));
+    return await use(db, drop);
   } catch (err) {
-    // A statement or lock timeout leaves the connection sound; anything else unavailable may not have.
-    if (isDatabaseUnavailable(err) && !['57014', '55P03'].includes(pgErrorCode(err) ?? '')) broken ??= err as Error;
+    if (isDatabaseUnavailable(err) && !['57014', '55P03'].includes(pgErrorCode(err) ?? '')) drop(err);
     throw err;
   } finally {
-    db.off('error', onConnectionError);
+    db.off('error', drop);
     db.release(broken);
   }
 }

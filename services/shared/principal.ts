@@ -50,14 +50,31 @@ export function createAuthenticator(pool: Pool, tokens: SessionTokens): Authenti
  * the API, the re-check interval on live sockets), which bounds how long a revoked session lasts.
  */
 async function sessionStillValid(pool: Pool, tenantId: string, userId: string, epoch: number): Promise<boolean> {
-  if (!UUID.test(userId) || !UUID.test(tenantId)) return false;
+  return (await validSessions(pool, tenantId, [{ userId, epoch }])).has(sessionKey(userId, epoch));
+}
+
+/** A session as its token names it: the user and the session epoch it was signed in. */
+export interface SessionRef {
+  userId: string;
+  epoch: number;
+}
+
+export const sessionKey = (userId: string, epoch: number): string => `${userId}:${epoch}`;
+
+/**
+ * Of one tenant's sessions, the `sessionKey`s still valid — one statement however many there are, so
+ * that live sockets re-check thousands of dispatchers' sessions with a query per tenant.
+ */
+export async function validSessions(pool: Pool, tenantId: string, sessions: SessionRef[]): Promise<Set<string>> {
+  const userIds = [...new Set(sessions.map((s) => s.userId).filter((id) => UUID.test(id)))];
+  if (!UUID.test(tenantId) || userIds.length === 0) return new Set();
   return withTenant(pool, tenantId, async (db) => {
-    const { rows } = await db.query<{ session_epoch: number }>({
-      name: 'fieldops_session_epoch',
-      text: 'select session_epoch from users where id = $1 and disabled_at is null',
-      values: [userId],
+    const { rows } = await db.query<{ id: string; session_epoch: number }>({
+      name: 'fieldops_session_epochs',
+      text: 'select id, session_epoch from users where id = any ($1::uuid[]) and disabled_at is null',
+      values: [userIds],
     });
-    return rows[0]?.session_epoch === epoch;
+    return new Set(rows.map((row) => sessionKey(row.id, row.session_epoch)));
   });
 }
 

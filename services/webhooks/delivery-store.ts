@@ -113,7 +113,7 @@ export function createDeliveryStore(db: Queryable) {
                  last_status_code = r.status_code, last_error = r.error,
                  completed_at = case when r.status = 'pending' then null else now() end
             from results r
-           where d.seq = r.seq and d.attempts = r.attempt
+           where d.seq = r.seq and d.attempts = r.attempt and d.status = 'pending'
           returning d.seq, d.tenant_id, d.webhook_id, d.ordering_key, d.status
         ), promoted as (
           update webhook_deliveries q set status = 'pending', next_attempt_at = now()

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { loadConfig, requireServers } from '../../services/shared/config.js';
+import { createServicePool } from '../../services/shared/db.js';
 import { bearer, buildTestApi, errorOf, login, type TestApi } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createOrg, type TestOrg } from '../support/factories.js';
@@ -100,6 +101,23 @@ function expectUnavailable(res: Awaited<ReturnType<typeof listDevices>>): void {
   expect(errorOf(res).request_id).toBe(res.headers['x-request-id']);
   expect(res.body).not.toMatch(/statement|timeout|ECONN|postgres/i);
 }
+
+describe('the service roles', () => {
+  it('log in with their statement and idle-in-transaction timeouts (migration 011, this database\'s own override first)', async () => {
+    const shown: Record<string, [string, string]> = {};
+    for (const role of ['api', 'ingest', 'worker'] as const) {
+      const pool = createServicePool(db.config, role, 1);
+      try {
+        const { rows } = await pool.query<{ s: string; i: string }>(
+          "select current_setting('statement_timeout') as s, current_setting('idle_in_transaction_session_timeout') as i");
+        shown[role] = [rows[0]!.s, rows[0]!.i];
+      } finally {
+        await pool.end();
+      }
+    }
+    expect(shown).toEqual({ api: ['300ms', '15s'], ingest: ['30s', '1min'], worker: ['1min', '1min'] });
+  });
+});
 
 describe('a statement past the API role\'s statement_timeout', () => {
   it('answers 503 unavailable and frees the connection', async () => {

@@ -37,9 +37,10 @@ describe('bench arguments', () => {
     expect(() => parseBenchArgs(['ingest', 'api', '--phases', 'single'], SCENARIOS)).toThrow(/need one scenario/);
   });
 
-  it('reads compare A B', () => {
+  it('reads compare A B and show', () => {
     expect(parseBenchArgs(['compare', 'a.json', 'b.json'], SCENARIOS)).toEqual({ command: 'compare', a: 'a.json', b: 'b.json' });
     expect(() => parseBenchArgs(['compare', 'a.json'], SCENARIOS)).toThrow(UsageError);
+    expect(parseBenchArgs(['show', 'a.json'], SCENARIOS)).toEqual({ command: 'show', file: 'a.json' });
   });
 });
 

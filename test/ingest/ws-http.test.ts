@@ -166,6 +166,19 @@ describe('HTTP ingest', () => {
     expect(await countAt(device.id, a)).toBe(1);
   });
 
+  it('takes a JSON batch of 500 fixes at full precision (the limit is in fixes, whatever the encoding)', async () => {
+    const base = Date.now() - 30 * 60_000;
+    const fixes = Array.from({ length: 500 }, (_, i) => ({
+      ts_ms: base + i * 1000, lat: 52.520008123456, lon: 13.404954123456, speed_mps: 4.51234, heading_deg: 90.12345,
+      accuracy_m: 5.12345, altitude_m: 34.12345, battery_pct: 88.12345, seq: 4_000_000_000 + i,
+    }));
+    const body = JSON.stringify({ fixes }, null, 1);
+    expect(body.length).toBeGreaterThan(500 * 200 + 4096); // past the body limit before
+    const res = await post(body, 'application/json');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ data: { accepted: 500, rejected: [] } });
+  });
+
   it('answers 401 in the error shape for a bad token', async () => {
     const res = await post(batch(fix(nextTs())), 'application/x-protobuf', 'not-a-token');
     expect(res.status).toBe(401);

@@ -44,7 +44,8 @@ import { workOrderRoutes } from './work-orders.js';
  *      config: { scope: 'geofences.write' }   (required: a scope, `null` for any signed-in caller,
  *                                              or `public: true`; `apiAccess: true` makes it plan-gated, 402)
  *    and a handler that does its work in ONE `request.tenantDb(async (db) => …)` call (one pooled
- *    connection, one transaction, tenant set) and throws `notFound('geofence')`, `badRequest(msg, issues)`,
+ *    connection, the tenant set: on GET each statement is its own read-only transaction — one round
+ *    trip, no writes —, otherwise one transaction) and throws `notFound('geofence')`, `badRequest(msg, issues)`,
  *    `conflict(msg)`, `forbidden(msg)` from ../errors.ts; the error handler renders the contract's shape.
  *    `request.principal` is the caller (tenantId, userId, scopes, plan). Validation is the schema's job.
  *    Writes (docs/design.md, "REST conventions"):
