@@ -76,10 +76,10 @@ async function runShape(shape: PlatformShape, targetHost: string | null, load: P
     for (const r of results) pubackLatency.add(new Histogram(r.measured));
     const roles = sampler.stop();
     // The interval's events are still on their way (a server that fell behind is seconds late): count once every hop
-    // has all of them, or once nothing has moved for three seconds, or after 30 s.
+    // has all of them, or once nothing has arrived anywhere for five seconds, or after 30 s.
     let live: LiveHops;
     let fromRows: Awaited<ReturnType<typeof eventRowHops>>;
-    let arrivals: { count: number; histogram: Histogram }[];
+    let arrivals: { count: number; histogram: Histogram; seen: number }[];
     let last = '';
     let still = 0;
     const settleBy = Date.now() + 30_000;
@@ -87,11 +87,11 @@ async function runShape(shape: PlatformShape, targetHost: string | null, load: P
       live = await ask<LiveHops>(listener, { cmd: 'collect', from: since, to: until }, 'collected');
       fromRows = await eventRowHops(platform, tenantId, since, until);
       arrivals = await Promise.all(hops.map((hop) => hop.collect()));
-      const counts = [fromRows.events, fromRows.unpublished, live.events, ...arrivals.map((a) => a.count)];
+      const counts = [fromRows.events, fromRows.unpublished, live.events, ...arrivals.map((a) => a.seen)];
       const complete = fromRows.unpublished === 0 && live.events >= fromRows.events && arrivals.every((a) => a.count >= fromRows.events);
       still = counts.join() === last ? still + 1 : 0;
       last = counts.join();
-      if ((complete && fromRows.events > 0) || still >= 3 || Date.now() > settleBy) break;
+      if ((complete && fromRows.events > 0) || still >= 5 || Date.now() > settleBy) break;
       await sleep(1000);
     }
     const measuredS = (until - since) / 1000;

@@ -18,7 +18,8 @@ export interface EventHop {
   setup(apiUrl: string, jwt: string, eventTypes: string[]): Promise<boolean>;
   /** Only arrivals of fixes sent from `ms` on count (the warm-up's are left out). */
   since(ms: number): void;
-  collect(): Promise<{ count: number; histogram: Histogram }>;
+  /** Arrivals that count, their latency, and every arrival so far (progress, counted or not). */
+  collect(): Promise<{ count: number; histogram: Histogram; seen: number }>;
   close(): Promise<void>;
 }
 
@@ -45,8 +46,8 @@ export function webhookHop(): EventHop {
       receiver?.send({ cmd: 'reset', since: ms });
     },
     async collect() {
-      const stats = await new Promise<{ received: number; latency: number[] }>((resolve) => {
-        const onMessage = (m: { cmd: string; received: number; latency: number[] }) => {
+      const stats = await new Promise<{ received: number; ignored: number; latency: number[] }>((resolve) => {
+        const onMessage = (m: { cmd: string; received: number; ignored: number; latency: number[] }) => {
           if (m.cmd !== 'stats') return;
           receiver!.off('message', onMessage);
           resolve(m);
@@ -54,7 +55,7 @@ export function webhookHop(): EventHop {
         receiver!.on('message', onMessage);
         receiver!.send({ cmd: 'stats' });
       });
-      return { count: stats.received, histogram: new Histogram(stats.latency) };
+      return { count: stats.received, histogram: new Histogram(stats.latency), seen: stats.received + stats.ignored };
     },
     async close() {
       if (receiver) await stopBenchServer(receiver);

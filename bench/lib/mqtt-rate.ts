@@ -58,13 +58,15 @@ class Device {
   private readonly templates: [PublishTemplate, PublishTemplate];
   private nextId = 1;
   private lastTs = 0;
-  private count = 0;
+  /** Fixes sent; starts at the device's place in the cycle, so that the fleet's transitions spread evenly in time. */
+  private count: number;
   inFlight = 0;
   connected = false;
   private pending: Buffer | null = null;
 
-  constructor(readonly socket: net.Socket, device: RateDevice, private readonly start: RateStart, private readonly onAck: (latencyMs: number, measured: boolean) => void,
-    private readonly onConnack: () => void) {
+  constructor(readonly socket: net.Socket, device: RateDevice, index: number, private readonly start: RateStart,
+    private readonly onAck: (latencyMs: number, measured: boolean) => void, private readonly onConnack: () => void) {
+    this.count = index % (2 * start.cycle);
     const topic = `fieldops/${device.id}/gps`;
     this.templates = [new PublishTemplate(topic, 1, ...device.inside, start.qos), new PublishTemplate(topic, 1, ...device.outside, start.qos)];
     socket.setNoDelay(true);
@@ -132,13 +134,14 @@ function onAck(latencyMs: number, sentMeasuring: boolean): void {
 
 async function connectAll(list: RateDevice[]): Promise<number> {
   let errors = 0;
-  const queue = [...list];
+  const queue = list.map((d, index) => ({ d, index }));
   await Promise.all(Array.from({ length: 50 }, async () => {
-    for (let d = queue.shift(); d; d = queue.shift()) {
+    for (let item = queue.shift(); item; item = queue.shift()) {
+      const { d, index } = item;
       const socket = net.connect(start.port, start.host);
       let acked!: () => void;
       const connack = new Promise<void>((resolve) => (acked = resolve));
-      const device = new Device(socket, d, start, onAck, () => acked());
+      const device = new Device(socket, d, index, start, onAck, () => acked());
       await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); }).catch(() => {});
       socket.write(connectPacket(d.id, d.id, d.token));
       await Promise.race([connack, new Promise((r) => setTimeout(r, 10_000))]);

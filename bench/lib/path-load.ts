@@ -88,6 +88,10 @@ export async function openPath(platform: PlatformUnderTest, load: PathLoad, help
   const listener = child('lib/live-listener.ts');
   helpers.push(listener);
   await reply(listener, 'ready');
+  // A live socket that fails or closes mid-run would read as events lost: say so where it happens.
+  listener.on('message', (m: { failed?: string; closed?: number }) => {
+    if (m.failed !== undefined || m.closed !== undefined) console.log(`  (the dispatcher's live socket ${m.failed ? `failed: ${m.failed}` : `closed with ${m.closed}`})`);
+  });
   await ask(listener, { cmd: 'connect', url: `${platform.liveUrl}?token=${jwt}` }, 'connected');
   const { children, connectErrors } = await startGenerators(platform.mqtt, rateDevices, load, helpers);
   return { tenantId, jwt, listener, children, connectErrors };

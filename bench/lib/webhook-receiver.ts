@@ -13,6 +13,8 @@ let firstAt = 0;
 let lastAt = 0;
 let latency = new Histogram();
 let since = 0;
+/** Deliveries left out by `since`: still progress, for a caller waiting for the later ones. */
+let ignored = 0;
 
 const server = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -22,7 +24,10 @@ const server = http.createServer((req, res) => {
     const body = Buffer.concat(chunks).toString('utf8');
     const at = /"occurred_at":"([^"]+)"/.exec(body)?.[1];
     res.writeHead(200, { 'content-length': '0' }).end();
-    if (since && (!at || Date.parse(at) < since)) return;
+    if (since && (!at || Date.parse(at) < since)) {
+      ignored++;
+      return;
+    }
     received++;
     if (!firstAt) firstAt = now;
     lastAt = now;
@@ -34,13 +39,14 @@ server.listen(0, '127.0.0.1', () => {
   process.send?.({ cmd: 'ready', port: (server.address() as AddressInfo).port });
 });
 process.on('message', (msg: { cmd: string; since?: number }) => {
-  if (msg.cmd === 'stats') process.send?.({ cmd: 'stats', received, firstAt, lastAt, latency: [...latency.counts] });
+  if (msg.cmd === 'stats') process.send?.({ cmd: 'stats', received, ignored, firstAt, lastAt, latency: [...latency.counts] });
   if (msg.cmd === 'reset') {
     received = 0;
     firstAt = 0;
     lastAt = 0;
     latency = new Histogram();
     since = msg.since ?? 0;
+    ignored = 0;
   }
 });
 process.once('SIGTERM', () => server.close(() => process.exit(0)));
