@@ -85,8 +85,13 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(versionsPlugin);
   await app.register(writesPlugin, { pool, sealSecret: config.jwtSecret });
   await app.register(outputsPlugin, { mail: deps.mail ?? outboxMailTransport(deps.log), files: deps.files ?? await createFileStore(config) });
-  const authenticator = cachingAuthenticator(deps.authenticator);
+  const authenticator = cachingAuthenticator(deps.authenticator, {
+    failures: loginAttempts({
+      redis, prefix: `${config.REDIS_PREFIX}authfail:`, max: config.AUTH_FAILURES_PER_MIN, windowMs: 60_000, log: deps.log,
+    }),
+  });
   app.decorate('credentialsChanged', () => authenticator.credentialsChanged());
+  app.decorate('credentialsAdded', () => authenticator.credentialsAdded());
   await app.register(apiRoutes, {
     prefix: '/v1',
     config,

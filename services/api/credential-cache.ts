@@ -1,14 +1,24 @@
 import { createHash } from 'node:crypto';
+import client from 'prom-client';
+import { rateLimited } from '../shared/contracts/errors.js';
 import type { Authenticator, Principal } from '../shared/principal.js';
+import type { LoginAttempts } from './login-attempts.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Call after committing a change that takes an API key's or a session's rights away (see CachingAuthenticator). */
     credentialsChanged(): void;
+    /** Call after creating a credential (an API key): no refusal remembered in this process may answer for it. */
+    credentialsAdded(): void;
   }
 }
 
-export interface CachingAuthenticator extends Authenticator {
+export interface CachingAuthenticator {
+  /**
+   * The principal of a bearer token, or null when it is refused. `source` is the caller's address: when it
+   * has failed `maxFailuresPerMin` look-ups this minute, this throws `rate_limited` (with `retryAfterS`).
+   */
+  authenticate(bearer: string, source?: string): Promise<Principal | null>;
   /**
    * Forgets every cached credential at once. Called after a change that can take a key's or a session's
    * rights away (revoking a key; disabling, re-roling or deleting a user, or changing their password) has
@@ -16,45 +26,98 @@ export interface CachingAuthenticator extends Authenticator {
    * from the next request on; other processes follow within the cache's lifetime.
    */
   credentialsChanged(): void;
+  /** Forgets the refusals this process remembers (a credential was just created). */
+  credentialsAdded(): void;
+}
+
+export interface CacheOptions {
+  /** How long a valid credential's principal is served from memory. */
+  ttlMs?: number;
+  /** How long a refused credential is answered 401 from memory. */
+  refusedTtlMs?: number;
+  maxEntries?: number;
+  /** Failed look-ups per source address, counted before each look-up (null: not limited). */
+  failures?: LoginAttempts | null;
 }
 
 interface Entry {
   principal: Promise<Principal | null>;
   expiresAt: number;
   epoch: number;
+  /** Settled as refused: kept `refusedTtlMs` and dropped by `credentialsAdded`. */
+  refused: boolean;
 }
 
 /**
- * API keys and sessions are checked in the database (their own transaction on another connection:
- * the key, or the session's user and epoch) on every request otherwise, which costs more than the
- * request itself. A valid credential's principal is kept for `ttlMs` — about a second, so a key revoked
- * or a user disabled through another API process stops working within that — and forgotten at once
- * when this process changes credentials. Entries started before such a change (an epoch ago) are never
- * served, so a lookup racing the revocation cannot put the credential back. Unknown or invalid
- * credentials are not cached: each is looked up again. A session is never served past its token's expiry.
+ * API keys and sessions are checked in the database (a read as the token's tenant: the key, or the
+ * session's user and epoch) on every request otherwise, which costs more than the request itself
+ * (docs/design.md, "Credential look-ups"). A valid credential's principal is kept for `ttlMs` — about a
+ * second, so a key revoked or a user disabled through another API process stops working within that —
+ * and forgotten at once when this process changes credentials. Entries started before such a change (an
+ * epoch ago) are never served, so a lookup racing the revocation cannot put the credential back. A
+ * session is never served past its token's expiry.
+ *
+ * Refused credentials cost a look-up once per `refusedTtlMs`: they are remembered (by digest) that long.
+ * Each look-up that is not served from memory first claims one of its source's failed look-ups, given
+ * back when the credential proves valid (or the database could not answer): a source trying key after
+ * key reaches the database `maxFailuresPerMin` times a minute at most, however concurrent, and then
+ * gets 429, while credentials already in memory keep working. A lookup that fails (the database
+ * unavailable) is neither cached nor counted.
  */
-export function cachingAuthenticator(inner: Authenticator, ttlMs = 1000, maxEntries = 10_000): CachingAuthenticator {
+export function cachingAuthenticator(inner: Authenticator, options: CacheOptions = {}): CachingAuthenticator {
+  const { ttlMs = 1000, refusedTtlMs = 5000, maxEntries = 10_000, failures = null } = options;
+  const lookups = lookupCounter();
   const cache = new Map<string, Entry>();
   let epoch = 0;
+
+  const lookUp = async (bearer: string, source: string | undefined): Promise<Principal | null> => {
+    const key = source === undefined ? null : `ip:${source}`;
+    if (failures && key !== null) {
+      const claim = await failures.claim(key);
+      if (!claim.allowed) {
+        lookups.inc({ outcome: 'limited' });
+        throw rateLimited(`too many failed authentications from this address; retry in ${claim.retryAfterS} s`, claim.retryAfterS);
+      }
+    }
+    let principal: Principal | null;
+    try {
+      principal = await inner.authenticate(bearer);
+    } catch (err) {
+      lookups.inc({ outcome: 'error' });
+      if (failures && key !== null) await failures.release(key);
+      throw err;
+    }
+    lookups.inc({ outcome: principal ? 'valid' : 'refused' });
+    if (principal && failures && key !== null) await failures.release(key);
+    return principal;
+  };
+
   return {
-    authenticate(bearer) {
+    authenticate(bearer, source) {
       const now = Date.now();
       // Keyed by a digest, so the process's memory holds no usable credentials.
       const id = createHash('sha256').update(bearer).digest('base64');
       const hit = cache.get(id);
       if (hit && hit.expiresAt > now && hit.epoch === epoch) return hit.principal.then(unexpiredCopy);
-      const entry: Entry = { principal: inner.authenticate(bearer), expiresAt: now + ttlMs, epoch };
+      const entry: Entry = { principal: lookUp(bearer, source), expiresAt: now + ttlMs, epoch, refused: false };
       cache.set(id, entry);
       entry.principal.then(
-        (principal) => { if (!principal && cache.get(id) === entry) cache.delete(id); },
+        (principal) => {
+          if (principal || cache.get(id) !== entry) return;
+          entry.refused = true;
+          entry.expiresAt = Date.now() + refusedTtlMs;
+        },
         () => { if (cache.get(id) === entry) cache.delete(id); },
       );
-      if (cache.size > maxEntries) sweep(cache, now, epoch);
+      if (cache.size > maxEntries) sweep(cache, now, epoch, maxEntries);
       return entry.principal.then(unexpiredCopy);
     },
     credentialsChanged() {
       epoch++;
       cache.clear();
+    },
+    credentialsAdded() {
+      for (const [id, entry] of cache) if (entry.refused) cache.delete(id);
     },
   };
 }
@@ -63,6 +126,21 @@ export function cachingAuthenticator(inner: Authenticator, ttlMs = 1000, maxEntr
 const unexpiredCopy = (principal: Principal | null): Principal | null =>
   principal && !(principal.expiresAtMs !== undefined && principal.expiresAtMs <= Date.now()) ? { ...principal, scopes: [...principal.scopes] } : null;
 
-function sweep(cache: Map<string, Entry>, now: number, epoch: number): void {
+/** Expired and stale entries go; if that is not enough (a flood of distinct tokens), everything does. */
+function sweep(cache: Map<string, Entry>, now: number, epoch: number, maxEntries: number): void {
   for (const [key, entry] of cache) if (entry.expiresAt <= now || entry.epoch !== epoch) cache.delete(key);
+  if (cache.size > maxEntries) cache.clear();
+}
+
+const LOOKUP_METRIC = 'fieldops_api_credential_lookups_total';
+
+/** Look-ups that were not answered from memory, by outcome: what bad credentials cost the database. */
+function lookupCounter(): client.Counter<'outcome'> {
+  const existing = client.register.getSingleMetric(LOOKUP_METRIC);
+  if (existing) return existing as client.Counter<'outcome'>;
+  return new client.Counter({
+    name: LOOKUP_METRIC,
+    help: 'Credential look-ups of the API not answered from its cache, by outcome (valid, refused, error; limited: refused before the database)',
+    labelNames: ['outcome'],
+  });
 }
