@@ -45,6 +45,10 @@ afterAll(async () => {
 
 /** A key of this tenant's format that no one created: it reaches the database. */
 const unknownKey = () => newApiKey(org.id);
+/** Stores `key` as the create route would (its digest, the admin's, `devices.read`), without the route. */
+const storeKey = (key: string) => asTenant(db.owner, org.id, (q) => q.query(
+  `insert into api_keys (tenant_id, user_id, name, prefix, key_hash, scopes)
+   select $1, id, 'stored', $2, $3, array['devices.read'] from users limit 1`, [org.id, key.slice(0, 11), sha256(key)]));
 const getMe = (key: string, remoteAddress: string) => api.sut.inject({ method: 'GET', url: '/v1/me', headers: bearer(key), remoteAddress });
 
 describe('credential look-ups in one round trip', () => {
@@ -73,9 +77,7 @@ describe('credential look-ups in one round trip', () => {
 
   it('still records when a key was last used', async () => {
     const key = newApiKey(org.id);
-    await asTenant(db.owner, org.id, (q) => q.query(
-      `insert into api_keys (tenant_id, user_id, name, prefix, key_hash, scopes)
-       select $1, id, 'stamped', 'fo_stamped', $2, array['devices.read'] from users limit 1`, [org.id, sha256(key)]));
+    await storeKey(key);
     const authenticator = createAuthenticator(pool, sessionTokens(db.config.jwtSecret));
     expect(await authenticator.authenticate(key)).toMatchObject({ kind: 'api_key' });
     const { rows } = await db.owner.query('select last_used_at from api_keys where key_hash = $1', [sha256(key)]);
@@ -126,9 +128,7 @@ describe('refused credentials are cheap', () => {
     const authenticator = cachingAuthenticator(createAuthenticator(api.pool, api.tokens));
     expect(await authenticator.authenticate(key)).toBeNull();
     // Created (here as the create route's transaction would): still refused from memory ...
-    await asTenant(db.owner, org.id, (q) => q.query(
-      `insert into api_keys (tenant_id, user_id, name, prefix, key_hash, scopes)
-       select $1, id, 'late', 'fo_late', $2, array['devices.read'] from users limit 1`, [org.id, sha256(key)]));
+    await storeKey(key);
     expect(await authenticator.authenticate(key)).toBeNull();
     // ... until the creation is announced, as POST /v1/api-keys does.
     authenticator.credentialsAdded();
