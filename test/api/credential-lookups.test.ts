@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cachingAuthenticator } from '../../services/api/credential-cache.js';
+import { cachingAuthenticator } from '../../services/shared/credential-cache.js';
 import { createServicePool } from '../../services/shared/db.js';
 import { sessionTokens } from '../../services/shared/jwt.js';
 import { createAuthenticator } from '../../services/shared/principal.js';

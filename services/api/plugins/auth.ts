@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { hasApiAccess } from '../../shared/contracts/domain.js';
 import { parseBearer } from '../../shared/contracts/credentials.js';
 import type { Principal } from '../../shared/principal.js';
-import type { CachingAuthenticator } from '../credential-cache.js';
+import type { CachingAuthenticator } from '../../shared/credential-cache.js';
 import { forbidden, paymentRequired, unauthorized } from '../../shared/contracts/errors.js';
 import type { PlanLookup } from '../plan-cache.js';
 
@@ -61,7 +61,7 @@ export const authPlugin = fp<AuthOptions>(
       if (config.public) return;
       const bearer = parseBearer(request.headers.authorization);
       if (!bearer) throw unauthorized();
-      // The address limits failed look-ups (429 past the limit; services/api/credential-cache.ts).
+      // The address limits failed look-ups (429 past the limit; services/shared/credential-cache.ts).
       const principal = await authenticator.authenticate(bearer, request.ip);
       if (!principal) throw unauthorized('the token is invalid, expired or revoked');
       if (!principal.plan) {

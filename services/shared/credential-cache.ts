@@ -1,17 +1,8 @@
 import { createHash } from 'node:crypto';
 import client from 'prom-client';
-import { rateLimited } from '../shared/contracts/errors.js';
-import type { Authenticator, Principal } from '../shared/principal.js';
+import { rateLimited } from './contracts/errors.js';
 import type { LoginAttempts } from './login-attempts.js';
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Call after committing a change that takes an API key's or a session's rights away (see CachingAuthenticator). */
-    credentialsChanged(): void;
-    /** Call after creating a credential (an API key): no refusal remembered in this process may answer for it. */
-    credentialsAdded(): void;
-  }
-}
+import type { Authenticator, Principal } from './principal.js';
 
 export interface CachingAuthenticator {
   /**
@@ -31,7 +22,7 @@ export interface CachingAuthenticator {
 }
 
 export interface CacheOptions {
-  /** How long a valid credential's principal is served from memory. */
+  /** How long a valid credential's principal is served from memory (0: looked up every time). */
   ttlMs?: number;
   /** How long a refused credential is answered 401 from memory. */
   refusedTtlMs?: number;
@@ -49,9 +40,9 @@ interface Entry {
 }
 
 /**
- * API keys and sessions are checked in the database (a read as the token's tenant: the key, or the
+ * The API's and the live upgrade's credentials (docs/design.md, "Credential look-ups"). API keys and sessions are checked in the database (a read as the token's tenant: the key, or the
  * session's user and epoch) on every request otherwise, which costs more than the request itself
- * (docs/design.md, "Credential look-ups"). A valid credential's principal is kept for `ttlMs` — about a
+ * A valid credential's principal is kept for `ttlMs` — about a
  * second, so a key revoked or a user disabled through another API process stops working within that —
  * and forgotten at once when this process changes credentials. Entries started before such a change (an
  * epoch ago) are never served, so a lookup racing the revocation cannot put the credential back. A
@@ -132,7 +123,7 @@ function sweep(cache: Map<string, Entry>, now: number, epoch: number, maxEntries
   if (cache.size > maxEntries) cache.clear();
 }
 
-const LOOKUP_METRIC = 'fieldops_api_credential_lookups_total';
+const LOOKUP_METRIC = 'fieldops_credential_lookups_total';
 
 /** Look-ups that were not answered from memory, by outcome: what bad credentials cost the database. */
 function lookupCounter(): client.Counter<'outcome'> {
@@ -140,7 +131,7 @@ function lookupCounter(): client.Counter<'outcome'> {
   if (existing) return existing as client.Counter<'outcome'>;
   return new client.Counter({
     name: LOOKUP_METRIC,
-    help: 'Credential look-ups of the API not answered from its cache, by outcome (valid, refused, error; limited: refused before the database)',
+    help: 'Credential look-ups (API requests, live upgrades) not answered from memory, by outcome (valid, refused, error; limited: refused before the database)',
     labelNames: ['outcome'],
   });
 }
