@@ -37,6 +37,8 @@ interface Entry {
   epoch: number;
   /** Settled as refused: kept `refusedTtlMs` and dropped by `credentialsAdded`. */
   refused: boolean;
+  /** Still being looked up: callers with the same credential share the look-up (and its one claim), whatever `ttlMs`. */
+  pending: boolean;
 }
 
 /**
@@ -89,11 +91,13 @@ export function cachingAuthenticator(inner: Authenticator, options: CacheOptions
       // Keyed by a digest, so the process's memory holds no usable credentials.
       const id = createHash('sha256').update(bearer).digest('base64');
       const hit = cache.get(id);
-      if (hit && hit.expiresAt > now && hit.epoch === epoch) return hit.principal.then(unexpiredCopy);
-      const entry: Entry = { principal: lookUp(bearer, source), expiresAt: now + ttlMs, epoch, refused: false };
+      if (hit && hit.epoch === epoch && (hit.pending || hit.expiresAt > now)) return hit.principal.then(unexpiredCopy);
+      const entry: Entry = { principal: lookUp(bearer, source), expiresAt: now + ttlMs, epoch, refused: false, pending: true };
       cache.set(id, entry);
       entry.principal.then(
         (principal) => {
+          entry.pending = false;
+          entry.expiresAt = Date.now() + ttlMs;
           if (principal || cache.get(id) !== entry) return;
           entry.refused = true;
           entry.expiresAt = Date.now() + refusedTtlMs;

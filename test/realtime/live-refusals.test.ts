@@ -61,6 +61,12 @@ describe('live upgrade refusals', () => {
     expect((await upgrade(newApiKey(org.id), '127.0.0.2')).status).toBe(401);
   });
 
+  it('lets many sockets open at once with one valid key: they share its look-up, and the limit counts none of them', async () => {
+    const key = await apiKey(db.owner, org);
+    const answers = await Promise.all(Array.from({ length: FAILURES_PER_MIN * 4 }, () => upgrade(key, '127.0.0.4')));
+    expect(answers.map((a) => a.status)).toEqual(Array(FAILURES_PER_MIN * 4).fill(101));
+  });
+
   it('answers a refused key from memory: the same bad key over and over stays 401, never 429', async () => {
     const key = newApiKey(org.id);
     for (let i = 0; i < FAILURES_PER_MIN * 3; i++) expect((await upgrade(key, '127.0.0.3')).status).toBe(401);
