@@ -3,7 +3,8 @@ import { forbidden, paymentRequired, unauthorized, type ApiError } from '../shar
 import type { Pool } from '../shared/db.js';
 import type { SessionTokens } from '../shared/jwt.js';
 import type { Logger } from '../shared/log.js';
-import { sessionKey, validSessions, type Authenticator, type Principal, type SessionRef } from '../shared/principal.js';
+import type { CachingAuthenticator } from '../shared/credential-cache.js';
+import { sessionKey, validSessions, type Principal, type SessionRef } from '../shared/principal.js';
 import { isApiKey } from '../shared/secrets.js';
 
 export const LIVE_SCOPE = 'live.read';
@@ -16,9 +17,10 @@ export type LiveAccess =
  * Decides an upgrade the way the REST API decides a request (docs/design.md, "REST API"): a valid session or
  * API key, the `live.read` scope, and for API keys a plan with API access.
  */
-export function liveAuthorizer(authenticator: Authenticator): (bearer: string) => Promise<LiveAccess> {
-  return async (bearer) => {
-    const principal = bearer ? await authenticator.authenticate(bearer) : null;
+export function liveAuthorizer(authenticator: CachingAuthenticator): (bearer: string, source?: string) => Promise<LiveAccess> {
+  // `source`: the upgrade's client address, which limits its failed look-ups (429 past the limit); re-checks give none.
+  return async (bearer, source) => {
+    const principal = bearer ? await authenticator.authenticate(bearer, source) : null;
     if (!principal) return { ok: false, error: unauthorized('a valid token or API key is required (?token=…)') };
     if (principal.kind === 'api_key' && !hasApiAccess(principal.plan ?? 'starter', principal.addons ?? [])) {
       return { ok: false, error: paymentRequired('API keys need the unlimited plan or the api add-on') };

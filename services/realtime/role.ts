@@ -1,3 +1,5 @@
+import { cachingAuthenticator } from '../shared/credential-cache.js';
+import { loginAttempts } from '../shared/login-attempts.js';
 import { createAuthenticator } from '../shared/principal.js';
 import { sessionTokens } from '../shared/jwt.js';
 import type { RoleStarter } from '../shared/runtime.js';
@@ -29,7 +31,16 @@ export const startRole: RoleStarter = async (runtime) => {
     streams: runtime.streams,
     log,
   });
-  const authorize = liveAuthorizer(createAuthenticator(runtime.pool('api'), tokens));
+  // Refused credentials are remembered and limited per address as in the API (services/shared/credential-cache.ts);
+  // valid ones are not kept (ttlMs 0), so a revocation made through any API process is seen at the next upgrade.
+  const failureStore = runtime.backplane.connectRateLimitStore();
+  failureStore?.on('error', () => {}); // counted in this process while Redis is away (login-attempts.ts)
+  const authorize = liveAuthorizer(cachingAuthenticator(createAuthenticator(runtime.pool('api'), tokens), {
+    ttlMs: 0,
+    failures: loginAttempts({
+      redis: failureStore, prefix: `${config.REDIS_PREFIX}authfail:`, max: config.AUTH_FAILURES_PER_MIN, windowMs: 60_000, log,
+    }),
+  }));
   const credentialSockets = new CredentialSockets(
     liveCredentialCheck({ authorize, tokens, pool: runtime.pool('api'), log }), log, config.REALTIME_CREDENTIALS_RECHECK_MS);
   const hub = new LiveHub({
@@ -50,6 +61,7 @@ export const startRole: RoleStarter = async (runtime) => {
   } catch (err) {
     hub.close();
     await reader.close();
+    failureStore?.disconnect();
     throw err;
   }
   registerLiveRoute(server.app, {
@@ -75,6 +87,7 @@ export const startRole: RoleStarter = async (runtime) => {
       (closing ??= (async () => {
         hub.close();
         await reader.close();
+        await failureStore?.quit().catch(() => failureStore.disconnect());
       })()),
   };
 };

@@ -123,6 +123,8 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_UNLIMITED_PER_MIN: Type.Integer({ minimum: 0, default: 0 }),
   /** Failed `POST /v1/auth/token` attempts per minute for one email at one organization. */
   LOGIN_ATTEMPTS_PER_MIN: Type.Integer({ minimum: 1, default: 10 }),
+  /** Bearer tokens or API keys per minute from one client address that may be looked up and found invalid. */
+  AUTH_FAILURES_PER_MIN: Type.Integer({ minimum: 1, default: 100 }),
   /** Where inspection photos and signatures are kept: `local` (under DATA_DIR/files) or `s3` (S3_* below). */
   FILE_STORAGE: Type.Union([Type.Literal('local'), Type.Literal('s3')], { default: 'local' }),
   /** The bucket for FILE_STORAGE=s3 (required then). */

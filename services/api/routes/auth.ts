@@ -2,7 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { SessionTokens } from '../../shared/jwt.js';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from '../../shared/secrets.js';
 import { rateLimited, unauthorized } from '../../shared/contracts/errors.js';
-import type { LoginAttempts } from '../login-attempts.js';
+import type { LoginAttempts } from '../../shared/login-attempts.js';
 import { createUserRepository, type LoginCandidate } from '../repositories/users.js';
 import { dataOf, Timestamp } from '../schemas.js';
 

@@ -2,8 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Config } from '../../shared/config.js';
 import type { SessionTokens } from '../../shared/jwt.js';
-import type { Authenticator } from '../../shared/principal.js';
-import type { LoginAttempts } from '../login-attempts.js';
+import type { CachingAuthenticator } from '../../shared/credential-cache.js';
+import type { LoginAttempts } from '../../shared/login-attempts.js';
 import type { PlanLookup } from '../plan-cache.js';
 import type { Resolver } from '../../shared/webhook-targets.js';
 import { authPlugin } from '../plugins/auth.js';
@@ -69,7 +69,7 @@ const RESOURCE_ROUTES: FastifyPluginAsyncTypebox[] = [meRoutes, userRoutes, apiK
 
 export interface ApiRoutesOptions {
   config: Config;
-  authenticator: Authenticator;
+  authenticator: CachingAuthenticator;
   tokens: SessionTokens;
   plans: PlanLookup;
   loginAttempts: LoginAttempts;
