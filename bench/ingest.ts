@@ -31,7 +31,7 @@ import { Histogram, type LatencySummary } from './lib/histogram.js';
 import { positionsCopyBinary } from '../services/ingest/copy-binary.js';
 import { PositionColumns } from '../ingest/rows.js';
 import type { LoadDevice, LoadResult, LoadStart } from './lib/mqtt-load.js';
-import type { StormResult } from './lib/mqtt-storm.js';
+import type { StormResult } from './lib/connect-storm.js';
 import { PublishTemplate } from './lib/mqtt-wire.js';
 import { startGenerators, stopGenerators, sum, windowOf } from './lib/path-load.js';
 import type { PlatformReady } from './lib/platform-server.js';
@@ -354,7 +354,7 @@ async function stormPhase(devices: LoadDevice[], port: number, server: { role: s
   const name = `connect storm: ${fmt(devices.length)} devices`;
   process.stdout.write(`  ${name.padEnd(34)} `);
   const generators = 2;
-  const children = Array.from({ length: generators }, () => child('lib/mqtt-storm.ts'));
+  const children = Array.from({ length: generators }, () => child('lib/connect-storm.ts'));
   try {
     const rssBefore = processRssMb(server.pid);
     const storms = await Promise.all(children.map((c, g) => ask<StormResult>(c, {

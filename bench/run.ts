@@ -19,7 +19,7 @@ const here = dirname(fileURLToPath(import.meta.url));
  * Every scenario, in running order: the throughput scenarios first, the whole path next, the long soak last.
  * A scenario is bench/<name>.ts; one that prints its own report registers in bench/lib/legacy-scenarios.ts.
  */
-const ORDER = ['ingest', 'geofence', 'fanout', 'e2e', 'api', 'webhooks', 'soak'];
+const ORDER = ['ingest', 'storm', 'geofence', 'fanout', 'e2e', 'api', 'webhooks', 'soak'];
 const present = ORDER.filter((name) => existsSync(join(here, `${name}.ts`)));
 /** The scenarios that can measure a running platform (`--target`); the others start servers of their own. */
 const TARGETABLE = ['e2e', 'soak'];

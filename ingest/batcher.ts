@@ -12,15 +12,21 @@ export type Settle<C> = (ctx: C, tag: number, failedRows: number) => void;
 
 /** What a committed batch hands on (stream, device state): the rows, and per row its new id or null (duplicate). */
 export interface CommittedBatch {
+  /** The batch's place in cut order (see Batcher.cut): its provisional stream gaps carry it. */
+  cutKey: number;
   positions: PositionColumns;
   positionIds: (string | null)[];
   punches: PunchRow[];
   punchIds: (string | null)[];
 }
 
+/**
+ * Where batches are written. Each insert commits, with its rows, a provisional stream gap keyed by `cutKey`
+ * (services/ingest/stream-publisher.ts), so that rows committed and never appended are found again.
+ */
 export interface BatchStore {
-  insertPositions(rows: PositionColumns): Promise<(string | null)[]>;
-  insertPunches(rows: PunchRow[]): Promise<(string | null)[]>;
+  insertPositions(rows: PositionColumns, cutKey: number): Promise<(string | null)[]>;
+  insertPunches(rows: PunchRow[], cutKey: number): Promise<(string | null)[]>;
   existingPositionIds(deviceIds: string[], tsMs: number[]): Promise<(string | null)[]>;
   existingPunchIds(deviceIds: string[], tsMs: number[]): Promise<(string | null)[]>;
 }
@@ -51,6 +57,7 @@ class Batch {
   readonly starts: number[] = [];
   readonly ends: number[] = [];
   state: 'open' | 'queued' | 'running' | 'done' = 'open';
+  cutKey = 0;
   failed: number[] | null = null;
   positionIds: (string | null)[] = [];
   punchIds: (string | null)[] = [];
@@ -97,6 +104,7 @@ export class Batcher {
   private pressure = false;
   private abandoned = false;
   private idleWaiters: (() => void)[] = [];
+  private lastCutKey = 0;
 
   constructor(private readonly options: BatcherOptions) {}
 
@@ -158,8 +166,14 @@ export class Batcher {
     }
   };
 
+  /**
+   * Cut keys grow with every cut, in microseconds of the wall clock where it allows (so that the gaps of a run
+   * that died sort before those of the run after it), by one where two cuts fall in the same microsecond.
+   */
   private cut(): void {
     if (this.open.messages === 0) return;
+    this.lastCutKey = Math.max(Date.now() * 1000, this.lastCutKey + 1);
+    this.open.cutKey = this.lastCutKey;
     this.open.state = 'queued';
     this.pending.push(this.open);
     this.open = new Batch();
@@ -196,7 +210,7 @@ export class Batcher {
     const started = process.hrtime.bigint();
     if (batch.positions.length > 0) {
       try {
-        batch.positionIds = await this.storePositions(batch.positions);
+        batch.positionIds = await this.storePositions(batch.positions, batch.cutKey);
       } catch (err) {
         if (err instanceof BatcherAbandoned) throw err;
         await this.commitIsolating(batch, MessageKind.Positions);
@@ -204,7 +218,7 @@ export class Batcher {
     }
     if (batch.punches.length > 0) {
       try {
-        batch.punchIds = await this.storePunches(batch.punches);
+        batch.punchIds = await this.storePunches(batch.punches, batch.cutKey);
       } catch (err) {
         if (err instanceof BatcherAbandoned) throw err;
         await this.commitIsolating(batch, MessageKind.Punch);
@@ -215,16 +229,16 @@ export class Batcher {
     this.options.metrics?.observeCommit(seconds, batch.rows, duplicates);
   }
 
-  private async storePositions(rows: PositionColumns): Promise<(string | null)[]> {
+  private async storePositions(rows: PositionColumns, cutKey: number): Promise<(string | null)[]> {
     const store = this.options.store;
-    const attempt = await this.withRetry(() => store.insertPositions(rows));
+    const attempt = await this.withRetry(() => store.insertPositions(rows, cutKey));
     if (!attempt.retried) return attempt.value;
     return this.recoverIds(attempt.value, rows.deviceId, rows.tsMs, (d, t) => store.existingPositionIds(d, t));
   }
 
-  private async storePunches(rows: PunchRow[]): Promise<(string | null)[]> {
+  private async storePunches(rows: PunchRow[], cutKey: number): Promise<(string | null)[]> {
     const store = this.options.store;
-    const attempt = await this.withRetry(() => store.insertPunches(rows));
+    const attempt = await this.withRetry(() => store.insertPunches(rows, cutKey));
     if (!attempt.retried) return attempt.value;
     return this.recoverIds(attempt.value, rows.map((r) => r.deviceId), rows.map((r) => r.tsMs),
       (d, t) => store.existingPunchIds(d, t));
@@ -274,10 +288,10 @@ export class Batcher {
       const end = batch.ends[m]!;
       try {
         if (kind === MessageKind.Positions) {
-          const ids = await this.storePositions(batch.positions.slice(start, end));
+          const ids = await this.storePositions(batch.positions.slice(start, end), batch.cutKey);
           for (let i = 0; i < ids.length; i++) batch.positionIds[start + i] = ids[i]!;
         } else {
-          batch.punchIds[start] = (await this.storePunches(batch.punches.slice(start, end)))[0]!;
+          batch.punchIds[start] = (await this.storePunches(batch.punches.slice(start, end), batch.cutKey))[0]!;
         }
       } catch (err) {
         if (err instanceof BatcherAbandoned) throw err;
@@ -293,6 +307,7 @@ export class Batcher {
       this.pendingRows -= batch.rows;
       if (batch.rows > 0) {
         this.options.onCommitted({
+          cutKey: batch.cutKey,
           positions: batch.positions,
           positionIds: batch.positionIds,
           punches: batch.punches,

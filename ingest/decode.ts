@@ -13,9 +13,11 @@ export type RejectReason =
   | 'invalid_lon'
   | 'invalid_ts'
   | 'ts_in_future'
+  | 'ts_too_old'
   | 'missing_employee_id'
   | 'invalid_kind'
   | 'unauthorized_topic'
+  | 'packet_too_large'
   | 'db_rejected';
 
 export type PayloadFormat = 'protobuf' | 'json';
@@ -59,19 +61,41 @@ export type PunchDecodeResult = { ok: true; punch: Punch } | { ok: false; reason
 
 export interface DecodeLimits {
   maxBatchFixes: number;
-  /** Fixes stamped later than now + this are refused as `ts_in_future`. */
+  /** Fixes and punches stamped later than now + this are refused as `ts_in_future`. */
   maxFutureMs: number;
+  /** Fixes stamped earlier than now − this are refused as `ts_too_old`: the positions' retention. */
+  maxFixAgeMs: number;
+  /** Punches stamped earlier than now − this are refused as `ts_too_old`: the punches' retention. */
+  maxPunchAgeMs: number;
 }
 
-export const MAX_FUTURE_MS = 24 * 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * The time window of the device contract (docs/design.md, "Device contract"): at most 10 minutes ahead of the
+ * server clock (a fix from the future would freeze geofence evaluation and the last position until the clock
+ * caught up), and no older than the table's retention (migration 001: positions 90 days, punches 400), which
+ * would only be dropped again.
+ */
+export const TIME_WINDOW = { maxFutureMs: 10 * 60_000, maxFixAgeMs: 90 * DAY_MS, maxPunchAgeMs: 400 * DAY_MS } as const;
+
 // The largest a GpsFix can encode to (every field at its widest), so a payload too big to hold the allowed
 // number of fixes is refused before it is decoded.
 const MAX_ENCODED_FIX_BYTES = 64;
+// The same bound for JSON, which spells every field name and number out: a fix with every field at full
+// precision is ~250 bytes; 1 KiB leaves room for whitespace. The transport's own limit (MQTT_MAX_PACKET_BYTES,
+// the HTTP and WebSocket body limits) is usually the tighter one.
+const MAX_JSON_FIX_BYTES = 1024;
 // Anything outside float32 would fail the `real` columns and with them the whole batch's statement.
 const FLOAT32_MAX = 3.4028234663852886e38;
 
+/** The largest payload that can hold `maxFixes` fixes in this encoding: the byte bound of a batch, transports' included. */
+export function maxBatchBytes(maxFixes: number, format: PayloadFormat): number {
+  return format === 'protobuf' ? maxFixes * MAX_ENCODED_FIX_BYTES + 16 : maxFixes * MAX_JSON_FIX_BYTES + 4096;
+}
+
 export function decodeGps(payload: Uint8Array, format: PayloadFormat, limits: DecodeLimits, nowMs: number): GpsDecodeResult {
-  if (payload.length > limits.maxBatchFixes * MAX_ENCODED_FIX_BYTES + 16) return { ok: false, reason: 'batch_too_large' };
+  if (payload.length > maxBatchBytes(limits.maxBatchFixes, format)) return { ok: false, reason: 'batch_too_large' };
   let raw: unknown[];
   if (format === 'protobuf') {
     let batch: GpsBatchMessage;
@@ -95,10 +119,11 @@ export function decodeGps(payload: Uint8Array, format: PayloadFormat, limits: De
   const fixes: Fix[] = [];
   let rejected: FixRejection[] | null = null;
   const latestMs = nowMs + limits.maxFutureMs;
+  const earliestMs = nowMs - limits.maxFixAgeMs;
   for (let i = 0; i < raw.length; i++) {
     const item = raw[i];
     const fix = format === 'protobuf' ? fromProtobuf(item as GpsFixMessage) : fromJson(item);
-    const reason = fix === null ? 'undecodable' : checkFix(fix, latestMs);
+    const reason = fix === null ? 'undecodable' : checkFix(fix, earliestMs, latestMs);
     if (reason === null) fixes.push(fix!);
     else (rejected ??= []).push({ index: i, reason });
   }
@@ -107,12 +132,17 @@ export function decodeGps(payload: Uint8Array, format: PayloadFormat, limits: De
 
 const NO_REJECTIONS: FixRejection[] = Object.freeze([]) as unknown as FixRejection[];
 
-function checkFix(fix: Fix, latestMs: number): RejectReason | null {
+function checkFix(fix: Fix, earliestMs: number, latestMs: number): RejectReason | null {
   // Comparisons written so that NaN fails them.
   if (!(fix.lat >= -90 && fix.lat <= 90)) return 'invalid_lat';
   if (!(fix.lon >= -180 && fix.lon <= 180)) return 'invalid_lon';
-  if (!(fix.tsMs > 0) || !Number.isSafeInteger(fix.tsMs)) return 'invalid_ts';
-  if (fix.tsMs > latestMs) return 'ts_in_future';
+  return checkTime(fix.tsMs, earliestMs, latestMs);
+}
+
+function checkTime(tsMs: number, earliestMs: number, latestMs: number): RejectReason | null {
+  if (!(tsMs > 0) || !Number.isSafeInteger(tsMs)) return 'invalid_ts';
+  if (tsMs > latestMs) return 'ts_in_future';
+  if (tsMs < earliestMs) return 'ts_too_old';
   return null;
 }
 
@@ -211,8 +241,8 @@ export function decodePunch(payload: Uint8Array, format: PayloadFormat, limits: 
   if (lat !== null && !(lat >= -90 && lat <= 90)) return { ok: false, reason: 'invalid_lat' };
   if (lon !== null && !(lon >= -180 && lon <= 180)) return { ok: false, reason: 'invalid_lon' };
   if ((lat === null) !== (lon === null)) return { ok: false, reason: lat === null ? 'invalid_lat' : 'invalid_lon' };
-  if (!(tsMs > 0) || !Number.isSafeInteger(tsMs)) return { ok: false, reason: 'invalid_ts' };
-  if (tsMs > nowMs + limits.maxFutureMs) return { ok: false, reason: 'ts_in_future' };
+  const timeRefused = checkTime(tsMs, nowMs - limits.maxPunchAgeMs, nowMs + limits.maxFutureMs);
+  if (timeRefused) return { ok: false, reason: timeRefused };
   return { ok: true, punch: { tsMs, employeeRef: employeeRef.trim(), kind, lat, lon, accuracyM } };
 }
 

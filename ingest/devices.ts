@@ -15,14 +15,15 @@ export interface DeviceSession {
 
 export type AuthResult =
   | { ok: true; device: DeviceRecord }
-  | { ok: false; reason: 'unknown_token' | 'device_disabled' | 'unavailable' };
+  | { ok: false; reason: 'unknown_token' | 'device_disabled' | 'unavailable' | 'rate_limited' };
 
 /**
  * What the transports need of the device registry (services/ingest/device-auth.ts implements it): a token's
  * device, and the tracking of live sessions so that a revoked device is cut off.
  */
 export interface DeviceAuthenticator {
-  authenticate(token: string): Promise<AuthResult>;
+  /** `source` (the remote address) is where failed look-ups are counted and limited. */
+  authenticate(token: string, source: string): Promise<AuthResult>;
   /** Tracks a live session; returns the function that forgets it (call it when the connection closes). */
   register(session: DeviceSession): () => void;
 }

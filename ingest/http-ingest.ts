@@ -3,7 +3,7 @@ import type { Batcher } from './batcher.js';
 import type { FixRejection, PayloadFormat, RejectReason } from './decode.js';
 import type { DeviceAuthenticator } from './devices.js';
 import type { IngestIntake } from './intake.js';
-import { ApiError, badRequest, newRequestId, unauthorized, unavailable, type Issue } from '../services/shared/contracts/errors.js';
+import { ApiError, badRequest, newRequestId, rateLimited, unauthorized, unavailable, type Issue } from '../services/shared/contracts/errors.js';
 import { bearerToken, sendError, sendJson } from '../services/shared/uws-http.js';
 
 export interface HttpIngestOptions {
@@ -22,6 +22,7 @@ interface PendingRequest {
 }
 
 const RETRY_SOON = { 'retry-after': '1' };
+const RETRY_LATER = { 'retry-after': '60' };
 
 const REASON_TEXT: Record<RejectReason, string> = {
   undecodable: 'the body is not a GpsBatch',
@@ -30,10 +31,12 @@ const REASON_TEXT: Record<RejectReason, string> = {
   invalid_lat: 'lat must be a number between -90 and 90',
   invalid_lon: 'lon must be a number between -180 and 180',
   invalid_ts: 'ts_ms must be a positive Unix time in milliseconds',
-  ts_in_future: 'ts_ms is more than 24 hours in the future',
+  ts_in_future: 'ts_ms is more than 10 minutes ahead of the server clock',
+  ts_too_old: 'ts_ms is older than the retention of the data',
   missing_employee_id: 'employee_id is required',
   invalid_kind: 'kind must be "in" or "out"',
   unauthorized_topic: 'not allowed',
+  packet_too_large: 'the packet is larger than allowed',
   db_rejected: 'the database refused the row',
 };
 
@@ -54,6 +57,7 @@ export class HttpIngest {
 
   private onPost(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
     const token = bearerToken(req);
+    const source = Buffer.from(res.getRemoteAddressAsText()).toString();
     const contentType = req.getHeader('content-type').toLowerCase();
     const requestId = newRequestId();
     const pending: PendingRequest = { res, aborted: false, accepted: 0, rejected: [] };
@@ -63,17 +67,19 @@ export class HttpIngest {
     res.onData((chunk, isLast) => {
       size += chunk.byteLength;
       if (size <= this.options.maxBodyBytes) chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory
-      if (isLast) void this.handle(pending, token, contentType, requestId, size, Buffer.concat(chunks));
+      if (isLast) void this.handle(pending, token, source, contentType, requestId, size, Buffer.concat(chunks));
     });
   }
 
-  private async handle(pending: PendingRequest, token: string, contentType: string, requestId: string, size: number, body: Buffer): Promise<void> {
-    const auth = await this.options.directory.authenticate(token);
+  private async handle(pending: PendingRequest, token: string, source: string, contentType: string, requestId: string, size: number,
+    body: Buffer): Promise<void> {
+    const auth = await this.options.directory.authenticate(token, source);
     const refuse = (err: ApiError, headers?: Record<string, string>) => {
       if (!pending.aborted) pending.res.cork(() => sendError(pending.res, err, { requestId, headers }));
     };
     if (!auth.ok) {
       if (auth.reason === 'unavailable') return refuse(unavailable('device registry unavailable'), RETRY_SOON);
+      if (auth.reason === 'rate_limited') return refuse(rateLimited('too many failed device logins from this address'), RETRY_LATER);
       return refuse(unauthorized('missing or invalid device token'));
     }
     if (size > this.options.maxBodyBytes) return refuse(new ApiError('bad_request', 'body too large', [], 413));

@@ -4,9 +4,9 @@ import type { DeviceRef } from './rows.js';
 
 export type Transport = 'mqtt' | 'ws' | 'http';
 
-/** Where refusals are counted (per device and reason) and logged: the ingest role's RejectionReporter. */
+/** Where refusals are counted (by reason; per device when it is known) and logged: the ingest role's RejectionReporter. */
 export interface RejectionSink {
-  reject(deviceId: string, reason: RejectReason, count?: number, detail?: Record<string, unknown>): void;
+  reject(device: DeviceRef | null, reason: RejectReason, count?: number, detail?: Record<string, unknown>): void;
 }
 
 /** Messages per transport, summed in plain numbers on the hot path (the role's metrics read them at scrape time). */
@@ -41,10 +41,10 @@ export class IngestIntake {
     this.metrics.messages[transport]++;
     const result = decodeGps(payload, format, this.limits, Date.now());
     if (!result.ok) {
-      this.reporter.reject(device.id, result.reason, 1, { transport });
+      this.reporter.reject(device, result.reason, 1, { transport });
       return { stored: false, accepted: 0, rejected: [], reason: result.reason };
     }
-    for (const r of result.rejected) this.reporter.reject(device.id, r.reason, 1, { transport, index: r.index });
+    for (const r of result.rejected) this.reporter.reject(device, r.reason, 1, { transport, index: r.index });
     if (result.fixes.length === 0) return { stored: false, accepted: 0, rejected: result.rejected };
     this.batcher.addFixes(device, result.fixes, settle, ctx, tag);
     return { stored: true, accepted: result.fixes.length, rejected: result.rejected };
@@ -55,14 +55,14 @@ export class IngestIntake {
     this.metrics.messages[transport]++;
     const result = decodePunch(payload, format, this.limits, Date.now());
     if (!result.ok) {
-      this.reporter.reject(device.id, result.reason, 1, { transport });
+      this.reporter.reject(device, result.reason, 1, { transport });
       return { stored: false, accepted: 0, rejected: [], reason: result.reason };
     }
     this.batcher.addPunch(device, result.punch, settle, ctx, tag);
     return { stored: true, accepted: 1, rejected: [] };
   }
 
-  reportUnauthorized(deviceId: string, topic: string): void {
-    this.reporter.reject(deviceId, 'unauthorized_topic', 1, { topic });
+  reportUnauthorized(device: DeviceRef, topic: string): void {
+    this.reporter.reject(device, 'unauthorized_topic', 1, { topic });
   }
 }

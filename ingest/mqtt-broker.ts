@@ -4,13 +4,16 @@ import type { Logger } from '../services/shared/log.js';
 import type { Batcher } from './batcher.js';
 import type { DeviceAuthenticator, DeviceRecord, DeviceSession } from './devices.js';
 import type { IngestIntake } from './intake.js';
+import { enforcePacketLimits, type PacketLimits } from './mqtt-packet-limits.js';
 
 /** MQTT 5 reason code for a PUBACK of a payload we could not accept (3.4.2.1: 0x99 Payload format invalid). */
 const PAYLOAD_FORMAT_INVALID = 0x99;
 // CONNACK return codes of MQTT 3.1.1 (3.2.2.3).
+const IDENTIFIER_REJECTED = 2;
 const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
+const LISTEN_BACKLOG = 8192;
 
 type TopicKind = 'gps' | 'gps_json' | 'punch' | 'punch_json';
 
@@ -44,7 +47,13 @@ export interface MqttIngestOptions {
   batcher: Batcher;
   intake: IngestIntake;
   log: Logger;
+  /** Packet sizes (MQTT_MAX_PACKET_BYTES, CONNECT 2 KiB) enforced from each packet's length header. */
+  limits: PacketLimits;
+  /** A socket that has not sent its CONNECT this long after the TCP connect is closed (MQTT_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs: number;
   onPause(): void;
+  /** A packet over the limit ended a connection (of this device once logged in, null before). */
+  onTooLarge(device: DeviceRecord | null): void;
   /**
    * A listening socket shared with the ingest's first process (INGEST_PROCESSES, ingest/processes.ts): connections
    * are accepted from it instead of from a server of our own on `host:port`.
@@ -82,6 +91,8 @@ export class MqttIngest {
 
   async start(): Promise<number> {
     this.broker = await Aedes.createBroker({
+      maxClientsIdLength: 64, // applies to MQTT 3.1 only (default 23): a device id (36) must fit
+      connectTimeout: this.options.connectTimeoutMs,
       authenticate: (client, username, password, done) => void this.authenticate(client as SessionClient, username, password, done),
       authorizePublish: (client, packet, done) => this.authorizePublish(client as SessionClient | null, packet, done),
       authorizeSubscribe: (client, sub, done) => this.authorizeSubscribe(client as SessionClient, sub, done),
@@ -89,25 +100,35 @@ export class MqttIngest {
     this.broker.on('clientError', (client, err) => this.options.log.debug({ err, client_id: client.id }, 'mqtt client error'));
     const shared = this.options.sharedServer;
     if (shared) {
-      const handle = this.broker.handle;
       shared.on('connection', (socket: net.Socket) => {
         socket.setNoDelay(true);
-        handle(socket);
+        this.accept(socket);
       });
       this.server = shared;
       this.port = (shared.address() as net.AddressInfo).port;
       return this.port;
     }
-    this.server = net.createServer({ noDelay: true }, this.broker.handle);
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.options.port, this.options.host, () => {
+      // A reconnect storm (every device at once after a restart or a network cut) must not overflow the
+      // accept queue: the kernel caps the backlog at net.core.somaxconn anyway.
+      this.server!.listen({ port: this.options.port, host: this.options.host, backlog: LISTEN_BACKLOG }, () => {
         this.server!.off('error', reject);
         resolve();
       });
     });
     this.port = (this.server.address() as net.AddressInfo).port;
     return this.port;
+  }
+
+  private accept(socket: net.Socket): void {
+    const client = this.broker!.handle(socket) as SessionClient;
+    enforcePacketLimits(client, this.options.limits, (cmd, bytes) => {
+      const device = client[SESSION]?.device ?? null;
+      this.options.log.debug({ device_id: device?.id, cmd, bytes }, 'mqtt packet over the size limit: connection closed');
+      this.options.onTooLarge(device);
+    });
   }
 
   /** The listening socket, to share with further ingest processes. */
@@ -123,13 +144,17 @@ export class MqttIngest {
     done: (error: AuthenticateError | null, success: boolean | null) => void): Promise<void> {
     const refuse = (returnCode: number, message: string) => done(Object.assign(new Error(message), { returnCode }) as AuthenticateError, false);
     if (this.closing) return refuse(SERVER_UNAVAILABLE, 'shutting down');
-    const result = await this.options.directory.authenticate(password ? password.toString('utf8') : '');
+    const result = await this.options.directory.authenticate(password ? password.toString('utf8') : '', (client.conn as net.Socket).remoteAddress ?? '');
     if (!result.ok) {
       if (result.reason === 'unavailable') return refuse(SERVER_UNAVAILABLE, 'device registry unavailable');
+      if (result.reason === 'rate_limited') return refuse(SERVER_UNAVAILABLE, 'too many failed logins from this address; retry later');
       return refuse(result.reason === 'device_disabled' ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD, 'bad device id or token');
     }
     // username = device id: a token is only good together with the id it was issued to.
     if (!username || username.toLowerCase() !== result.device.id) return refuse(BAD_USERNAME_OR_PASSWORD, 'bad device id or token');
+    // Client id = device id: aedes keys sessions by client id, so any other id would let one device take over
+    // (or end, again and again) another device's session (docs/design.md, "Device contract").
+    if (client.id.toLowerCase() !== result.device.id) return refuse(IDENTIFIER_REJECTED, 'client id must be the device id');
     if (client.closed || client.conn.destroyed) return refuse(SERVER_UNAVAILABLE, 'connection gone'); // left while we looked
     const session = new MqttSession(client, result.device);
     client[SESSION] = session;
@@ -150,7 +175,7 @@ export class MqttIngest {
     if (kind === undefined) {
       // MQTT 3.1.1 cannot refuse one PUBLISH: [MQTT-3.3.5-2] acknowledge it or close the connection; a device
       // writing to another device's topics is misconfigured or hostile, so it is closed (and counted).
-      this.options.intake.reportUnauthorized(session.device.id, packet.topic);
+      this.options.intake.reportUnauthorized(session.device, packet.topic);
       return done(new Error('topic not allowed for this device'));
     }
     if (this.closing) {

@@ -4,7 +4,7 @@ import type { Batcher } from './batcher.js';
 import type { FixRejection, RejectReason } from './decode.js';
 import type { DeviceAuthenticator, DeviceRecord, DeviceSession } from './devices.js';
 import type { IngestIntake } from './intake.js';
-import { unauthorized, unavailable } from '../services/shared/contracts/errors.js';
+import { rateLimited, unauthorized, unavailable } from '../services/shared/contracts/errors.js';
 import { bearerToken, sendError } from '../services/shared/uws-http.js';
 
 /** Frames of one socket waiting for their commit, past which new frames are answered `busy`. */
@@ -89,11 +89,15 @@ export class WsIngest {
           sendError(res, unavailable('shutting down'));
           return;
         }
-        void directory.authenticate(token).then((result) => {
+        const source = Buffer.from(res.getRemoteAddressAsText()).toString();
+        void directory.authenticate(token, source).then((result) => {
           if (aborted) return;
           res.cork(() => {
             if (result.ok) res.upgrade<WsUserData>({ device: result.device }, key, protocol, extensions, context);
             else if (result.reason === 'unavailable') sendError(res, unavailable('device registry unavailable'), { headers: RETRY_SOON });
+            else if (result.reason === 'rate_limited') {
+              sendError(res, rateLimited('too many failed device logins from this address'), { headers: { 'retry-after': '60' } });
+            }
             else sendError(res, unauthorized('missing or invalid device token'));
           });
         });

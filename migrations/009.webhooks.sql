@@ -32,11 +32,12 @@ create trigger webhooks_version before update on webhooks for each row
         is distinct from (new.url, new.description, new.events, new.enabled, new.secret_sealed, new.previous_secret_expires_at, new.disabled_at))
   execute function bump_version();
 
--- One event (or a ping) for one endpoint. `seq` orders deliveries; `ordering_key` (an asset, an
--- employee, a business object) is what keeps its order per endpoint: a delivery is claimed only while
--- no earlier pending delivery of the same endpoint and key exists. A claim pushes `next_attempt_at`
--- past the attempt's deadline, which is the lease: a worker that dies mid-attempt leaves the row due
--- again when it runs out, and `attempts` fences the late answer of a worker that lost it.
+-- One event (or a ping) for one endpoint. `ordering_key` (an asset, an employee, a business object) is
+-- what keeps order per endpoint: only the oldest unfinished delivery of an endpoint and key is
+-- `pending`; those behind it wait `queued`, and finishing one promotes the next. So a claim is a plain
+-- scan of due pending rows, whatever the backlog behind them. A claim pushes `next_attempt_at` past the
+-- attempt's deadline, which is the lease: a worker that dies mid-attempt leaves the row due again when
+-- it runs out, and `attempts` fences the late answer of a worker that lost it.
 create table webhook_deliveries (
   seq bigint generated always as identity primary key,
   id uuid not null unique default gen_random_uuid(),
@@ -48,7 +49,7 @@ create table webhook_deliveries (
   -- Only for deliveries without an events row (pings); an event's data is read from `events`.
   data jsonb,
   ordering_key text not null,
-  status text not null default 'pending' check (status in ('pending', 'delivered', 'failed')),
+  status text not null default 'pending' check (status in ('queued', 'pending', 'delivered', 'failed')),
   -- Attempts made in all; `round_attempts` since the delivery was last (re)queued, for the retry schedule.
   attempts integer not null default 0,
   round_attempts integer not null default 0,
@@ -59,7 +60,7 @@ create table webhook_deliveries (
   completed_at timestamptz
 );
 create index webhook_deliveries_due on webhook_deliveries (next_attempt_at) where status = 'pending';
-create index webhook_deliveries_key on webhook_deliveries (webhook_id, ordering_key, seq) where status = 'pending';
+create index webhook_deliveries_open on webhook_deliveries (webhook_id, ordering_key, seq) where status in ('queued', 'pending');
 create index webhook_deliveries_webhook on webhook_deliveries (webhook_id, seq desc);
 
 -- Every attempt: when, how long, what came back (status, the first bytes of the body) or what failed.
@@ -87,8 +88,8 @@ end $$;
 
 -- Routing: each statement that inserts events inserts, in the same transaction, one delivery per
 -- matching enabled endpoint. It runs as `fieldops_webhook_router`, a role that cannot log in and may
--- only read endpoints and insert deliveries of every tenant — whoever wrote the events (the API under
--- one tenant, the geofence worker for many).
+-- only read endpoints, see which keys have unfinished deliveries, and insert deliveries, of every tenant —
+-- whoever wrote the events (the API under one tenant, the geofence worker for many).
 do $$
 begin
   if not exists (select from pg_roles where rolname = 'fieldops_webhook_router') then
@@ -100,23 +101,31 @@ begin
 end $$;
 grant usage on schema public to fieldops_webhook_router;
 grant select (id, tenant_id, events, enabled) on webhooks to fieldops_webhook_router;
-grant insert on webhook_deliveries to fieldops_webhook_router;
+grant select (webhook_id, ordering_key, status), insert on webhook_deliveries to fieldops_webhook_router;
 create policy router_read on webhooks for select to fieldops_webhook_router using (true);
+create policy router_read on webhook_deliveries for select to fieldops_webhook_router using (true);
 create policy router_insert on webhook_deliveries for insert to fieldops_webhook_router with check (true);
 
 create function route_events_to_webhooks() returns trigger
   language plpgsql security definer set search_path = pg_catalog, public as $fn$
 begin
-  insert into webhook_deliveries (tenant_id, webhook_id, event_id, event_type, occurred_at, ordering_key)
-  select e.tenant_id, w.id, e.id, e.type, e.occurred_at,
-         case
-           when e.type like 'asset.%' then 'asset:' || coalesce(e.asset_id, e.device_id)::text
-           when e.type like 'employee.%' then 'employee:' || coalesce(e.employee_id::text, e.data ->> 'employee_ref', e.device_id::text)
-           else split_part(e.type, '.', 1) || ':' || coalesce(e.data ->> 'id', e.id::text)
-         end
-    from inserted e
-    join webhooks w on w.tenant_id = e.tenant_id and w.enabled and (e.type = any (w.events) or '*' = any (w.events))
-   order by e.id, w.id;
+  insert into webhook_deliveries (tenant_id, webhook_id, event_id, event_type, occurred_at, ordering_key, status)
+  select r.tenant_id, r.webhook_id, r.event_id, r.event_type, r.occurred_at, r.ordering_key,
+         case when r.n = 1 and not exists (select from webhook_deliveries o
+                                             where o.webhook_id = r.webhook_id and o.ordering_key = r.ordering_key
+                                               and o.status in ('queued', 'pending'))
+              then 'pending' else 'queued' end
+    from (select k.*, row_number() over (partition by k.webhook_id, k.ordering_key order by k.event_id) as n
+            from (select e.tenant_id, w.id as webhook_id, e.id as event_id, e.type as event_type, e.occurred_at,
+                         case
+                           when e.type like 'asset.%' then 'asset:' || coalesce(e.asset_id, e.device_id)::text
+                           when e.type like 'employee.%' then 'employee:' || coalesce(e.employee_id::text, e.data ->> 'employee_ref', e.device_id::text)
+                           else split_part(e.type, '.', 1) || ':' || coalesce(e.data ->> 'id', e.id::text)
+                         end as ordering_key
+                    from inserted e
+                    join webhooks w on w.tenant_id = e.tenant_id and w.enabled and (e.type = any (w.events) or '*' = any (w.events))) k
+         ) r
+   order by r.event_id, r.webhook_id;
   return null;
 end $fn$;
 alter function route_events_to_webhooks() owner to fieldops_webhook_router;

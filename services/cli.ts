@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { DEMO_USAGE, runDemoCommand } from './demo/demo-command.js';
 import { demoLoginLine } from './demo/demo.js';
-import { loadConfig, type Config } from './shared/config.js';
+import { loadConfig, refusePlaceholderSecrets, type Config } from './shared/config.js';
 import { openDatabase } from './shared/database.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { migrate } from './shared/migrate.js';
@@ -53,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function runMigrate(): Promise<number> {
   const config = loadConfig();
+  refusePlaceholderSecrets(config);
   const log = createLogger(config.LOG_LEVEL, { cmd: 'migrate' });
   // The embedded database may be served by a running `fieldops start`: migrate through its socket then.
   const database = await openDatabase(config, log, { attach: true });
@@ -72,6 +73,7 @@ async function runStart(args: string[]): Promise<number> {
     if (!(ROLE_NAMES as readonly string[]).includes(role)) throw new Error(`unknown role "${role}" (roles: ${ROLE_NAMES.join(', ')})`);
   }
   const config = loadConfig();
+  refusePlaceholderSecrets(config);
   const log = createLogger(config.LOG_LEVEL);
   await avoidTakenDefaultPorts(config, log);
   const platform = await startPlatform(config, log, roles.length ? (roles as RoleName[]) : availableRoles());

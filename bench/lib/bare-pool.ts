@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { createPool } from '../../services/shared/db.js';
 import { Histogram } from './histogram.js';
 
 /**
@@ -7,7 +8,7 @@ import { Histogram } from './histogram.js';
  * n-th statement and throws if its answer is wrong, which counts as an error.
  */
 export async function bareStatements(url: string, poolSize: number, callers: number, seconds: number, call: (pool: pg.Pool, n: number) => Promise<void>) {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const pool = createPool(url, poolSize, 'fieldops-bench-bare');
   const histogram = new Histogram();
   const deadline = Date.now() + seconds * 1000;
   let done = 0;

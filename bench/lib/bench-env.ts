@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig, requireServers, type ServerConfig } from '../../services/shared/config.js';
 import { migrate } from '../../services/shared/migrate.js';
-import { withTenant } from '../../services/shared/db.js';
+import { createPool, withTenant } from '../../services/shared/db.js';
 import { deleteKeysWithPrefix } from '../../services/shared/redis-bus.js';
 import { randomSecret, sha256 } from '../../services/shared/secrets.js';
 import { createTenant } from '../../services/shared/tenants.js';
@@ -40,7 +40,7 @@ export async function createBenchDatabase(overrides: Record<string, string>): Pr
   };
   const config = requireServers(loadConfig(env));
   await migrate(config);
-  const owner = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
+  const owner = createPool(config.DATABASE_URL, 2, 'fieldops-bench');
   return {
     env,
     config,

@@ -4,7 +4,8 @@
  * socket, not on encoding (an mqtt.js generator tops out near 24k msgs/s per process here).
  */
 
-function remainingLength(n: number): number[] {
+/** MQTT's variable-length "remaining length" (2.2.3). */
+export function remainingLength(n: number): number[] {
   const out: number[] = [];
   do {
     let byte = n % 128;

@@ -13,7 +13,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { createPool, type Pool } from '../../services/shared/db.js';
 import { openEmbeddedDatabase } from '../../services/shared/database.js';
 import { createLogger } from '../../services/shared/log.js';
 import { availableRoles } from '../../services/start.js';
@@ -25,7 +25,7 @@ export type PlatformShape = 'split' | 'one' | 'embedded' | 'target';
 export interface PlatformUnderTest {
   shape: PlatformShape;
   /** The database owner's pool, for seeding and reading back. */
-  owner: pg.Pool;
+  owner: Pool;
   mqtt: { host: string; port: number };
   /** The realtime listener: /v1/live, WebSocket and HTTP ingest, /metrics. */
   realtimePort: number;
@@ -117,7 +117,7 @@ async function startEmbedded(overrides: Record<string, string>): Promise<Platfor
 
 async function attachTarget(host: string): Promise<PlatformUnderTest> {
   const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-  const owner = new pg.Pool({ connectionString: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops', max: 2 });
+  const owner = createPool(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/fieldops', 2, 'fieldops-bench');
   return {
     shape: 'target',
     owner,

@@ -7,11 +7,11 @@ import type { SessionTokens } from '../shared/jwt.js';
 import type { Logger } from '../shared/log.js';
 import type { Authenticator } from '../shared/principal.js';
 import type { Resolver } from '../shared/webhook-targets.js';
-import { cachingAuthenticator } from './credential-cache.js';
+import { cachingAuthenticator } from '../shared/credential-cache.js';
 import { createFileStore } from './files/create-file-store.js';
 import type { FileStore } from './files/file-store.js';
 import { outboxMailTransport, type MailTransport } from './mail.js';
-import { loginAttempts } from './login-attempts.js';
+import { loginAttempts } from '../shared/login-attempts.js';
 import { createPlanLookup } from './plan-cache.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
@@ -39,6 +39,15 @@ import { mapRoutes } from './routes/map.js';
  *   3. the resources' routes — see routes/index.ts for how to add one.
  * This function only builds; services/api/role.ts listens. Tests build through test/support/api.ts.
  */
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Call after committing a change that takes an API key's or a session's rights away (see services/shared/credential-cache.ts). */
+    credentialsChanged(): void;
+    /** Call after creating a credential (an API key): no refusal remembered in this process may answer for it. */
+    credentialsAdded(): void;
+  }
+}
 
 export interface ApiDeps {
   config: Config;
@@ -76,7 +85,7 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(errorsPlugin);
   await app.register(jsonBodyPlugin);
   await app.register(validationPlugin);
-  await app.register(metricsPlugin);
+  await app.register(metricsPlugin, { metricsToken: config.METRICS_TOKEN });
   await app.register(docsPlugin, { version: deps.version ?? '1.0.0' });
   await app.register(rateLimitPlugin, { config, redis });
   await app.register(healthPlugin, { pool, redis });
@@ -85,8 +94,13 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(versionsPlugin);
   await app.register(writesPlugin, { pool, sealSecret: config.jwtSecret });
   await app.register(outputsPlugin, { mail: deps.mail ?? outboxMailTransport(deps.log), files: deps.files ?? await createFileStore(config) });
-  const authenticator = cachingAuthenticator(deps.authenticator);
+  const authenticator = cachingAuthenticator(deps.authenticator, {
+    failures: loginAttempts({
+      redis, prefix: `${config.REDIS_PREFIX}authfail:`, max: config.AUTH_FAILURES_PER_MIN, windowMs: 60_000, log: deps.log,
+    }),
+  });
   app.decorate('credentialsChanged', () => authenticator.credentialsChanged());
+  app.decorate('credentialsAdded', () => authenticator.credentialsAdded());
   await app.register(apiRoutes, {
     prefix: '/v1',
     config,

@@ -23,6 +23,8 @@ import { SqlParams } from './sql.js';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 100;
+/** Deeper pages by offset cost a scan of every row skipped; past this, `cursor` pages in constant time. */
+export const MAX_OFFSET = 10_000;
 
 export interface ListQuery {
   limit?: number;
@@ -53,7 +55,7 @@ export function listQuerySchema<F extends TProperties>(sortFields: readonly stri
   const sortValues = sortFields.flatMap((field) => [field, `-${field}`]);
   return Type.Object({
     limit: Type.Optional(Type.Integer({ minimum: 1, description: `Page size, default ${DEFAULT_LIMIT}; values above ${MAX_LIMIT} are capped` })),
-    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Rows to skip (ignored with cursor)' })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OFFSET, description: `Rows to skip (ignored with cursor), at most ${MAX_OFFSET}: page deeper with cursor` })),
     cursor: Type.Optional(Type.String({ maxLength: 1000, description: 'next_cursor of the previous page' })),
     sort: Type.Optional(StringEnum(sortValues, { description: 'A field, or -field for descending' })),
     ...filters,
@@ -76,6 +78,11 @@ export interface ListSpec {
   defaultSort: string;
   /** Count the matching rows (default true). */
   total?: boolean;
+  /**
+   * A scalar subquery giving the same number as counting the filters' rows, cheaper (a table of counts,
+   * docs/design.md, "List totals"); bound on the filters' parameters only.
+   */
+  totalSql?: string;
 }
 
 export interface CursorValue {
@@ -120,7 +127,8 @@ export async function listPage<Row extends object>(db: Queryable, spec: ListSpec
   const offsetParam = params.add(offset);
   // The count rides along with the page as an uncorrelated subquery (evaluated once, on the filters
   // only): one statement, one round trip, instead of a second query.
-  const totalColumn = counting ? `, (select count(*)::int from ${spec.from} ${whereClause(filters)}) as "${TOTAL_KEY}"` : '';
+  const totalSql = spec.totalSql ?? `(select count(*)::int from ${spec.from} ${whereClause(filters)})`;
+  const totalColumn = counting ? `, ${totalSql} as "${TOTAL_KEY}"` : '';
   const pageSql = `select ${spec.select}, (${sortExpr})::text as "${SORT_KEY}", (${spec.id})::text as "${ID_KEY}"${totalColumn}
       from ${spec.from} ${whereClause(conditions)}
      order by ${sortExpr} ${direction}, ${spec.id} ${direction}
@@ -136,7 +144,7 @@ export async function listPage<Row extends object>(db: Queryable, spec: ListSpec
     else if (!cursor && offset === 0) total = 0;
     else {
       const counted = await db.query<{ total: number }>(
-        `select count(*)::int as total from ${spec.from} ${whereClause(filters)}`,
+        `select ${totalSql} as total`,
         params.values.slice(0, filterParamCount),
       );
       total = counted.rows[0]?.total ?? 0;

@@ -1,5 +1,5 @@
 import type { Pool } from '../shared/db.js';
-import { withTenant } from '../shared/db.js';
+import { readAsTenant } from '../shared/db.js';
 import { createOrganizationRepository, type OrganizationPlan } from './repositories/organizations.js';
 
 export interface PlanLookup {
@@ -19,7 +19,7 @@ export function createPlanLookup(pool: Pool, ttlMs = 5000): PlanLookup {
       const now = Date.now();
       const hit = cache.get(tenantId);
       if (hit && hit.expiresAt > now) return hit.value;
-      const value = withTenant(pool, tenantId, async (db) => {
+      const value = readAsTenant(pool, tenantId, async (db) => {
         const org = await createOrganizationRepository(db).findCurrent();
         return org ? { plan: org.plan, addons: org.addons } : null;
       });

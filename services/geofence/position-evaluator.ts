@@ -101,11 +101,13 @@ export class PositionEvaluator {
     this.leaseTick ??= (async () => {
       try {
         const { acquired, lost, surplus } = await this.leases.tick();
-        for (const shard of acquired) this.needsSync.add(shard);
+        // Losses first: a shard whose lease lapsed and was taken again in this same tick (Redis restarted
+        // empty, or stalled past a lease) is in both lists, and must end up resynced, not forgotten.
         for (const shard of lost) {
           this.states.delete(shard);
           this.needsSync.delete(shard);
         }
+        for (const shard of acquired) this.needsSync.add(shard);
         for (const shard of surplus) this.surplus.add(shard);
       } catch (err) {
         if (!this.killed) this.deps.log.warn({ err }, 'shard lease renewal failed');

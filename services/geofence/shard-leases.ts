@@ -11,6 +11,7 @@ export interface ShardLeaseOptions {
 }
 
 export interface LeaseChanges {
+  /** Leases taken in this tick; a shard may also be in `lost` when its lease lapsed and was free again. */
   acquired: number[];
   /** Leases that lapsed or were taken: the shard's state in memory is no longer ours. */
   lost: number[];

@@ -4,6 +4,8 @@ import type { AuthResult, DeviceAuthenticator, DeviceRecord, DeviceSession } fro
 import type { Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
 import { sha256 } from '../shared/secrets.js';
+import { AuthRefusals } from './auth-refusals.js';
+import { CredentialLoader } from './credential-loader.js';
 
 interface DeviceRow {
   id: string;
@@ -25,11 +27,14 @@ const MAX_CACHED = 200_000;
  * `device_changed` notices (sent on commit by a trigger) dropping cache entries and cutting live sessions of a
  * device that was disabled, deleted or given a new token. The notices come on a connection of their own; if it
  * drops, the cache is emptied and every live session re-checked once it is back, so a missed notice is covered.
+ * Look-ups are batched (CredentialLoader) and refusals remembered and limited per source (AuthRefusals).
  */
 export class DeviceDirectory implements DeviceAuthenticator {
   private readonly cache = new Map<string, { device: DeviceRecord; expiresAt: number }>();
   private readonly loading = new Map<string, Promise<AuthResult>>();
   private readonly sessions = new Map<string, Set<DeviceSession>>();
+  private readonly loader: CredentialLoader<DeviceRow>;
+  private readonly refusals: AuthRefusals;
   private listener: pg.Client | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private reconnectAttempt = 0;
@@ -37,24 +42,45 @@ export class DeviceDirectory implements DeviceAuthenticator {
   /** Bumped by every change notice and by the loss of the notice connection (see load()). */
   private changes = 0;
 
-  /** `connectListener` makes the notice connection (not yet connected): a service role's own, outside the pool. */
-  constructor(private readonly pool: Pool, private readonly connectListener: () => pg.Client, private readonly log: Logger) {}
+  /**
+   * `connectListener` makes the notice connection (not yet connected): a service role's own, outside the pool.
+   * `maxFailuresPerMinute`: look-ups per source that may find no usable device before that source gets no more.
+   */
+  constructor(private readonly pool: Pool, private readonly connectListener: () => pg.Client, private readonly log: Logger,
+    options: { maxFailuresPerMinute?: number; onLookupQuery?: () => void } = {}) {
+    this.refusals = new AuthRefusals(options.maxFailuresPerMinute ?? 1000);
+    this.loader = new CredentialLoader<DeviceRow>(
+      async (hashes) => {
+        options.onLookupQuery?.();
+        const { rows } = await this.pool.query<DeviceRow>(`${SELECT_DEVICE} where token_hash = any($1::bytea[])`,
+          [hashes.map((h) => Buffer.from(h, 'hex'))]);
+        return rows;
+      },
+      (row) => row.token_hash.toString('hex'),
+    );
+  }
 
   async start(): Promise<void> {
     await this.listen();
   }
 
-  async authenticate(token: string): Promise<AuthResult> {
+  /** `source`: where the connection comes from (its remote address), for the per-source limit of failed look-ups. */
+  async authenticate(token: string, source = ''): Promise<AuthResult> {
     if (!token) return { ok: false, reason: 'unknown_token' };
     const hash = sha256(token).toString('hex');
     const cached = this.listener ? this.cache.get(hash) : undefined; // no notices, no trust in the cache
     if (cached && cached.expiresAt > Date.now()) return { ok: true, device: cached.device };
+    const refused = this.listener ? this.refusals.cached(hash) : null;
+    if (refused) return { ok: false, reason: refused };
     let pending = this.loading.get(hash);
     if (!pending) {
+      if (!this.refusals.mayLookUp(source)) return { ok: false, reason: 'rate_limited' };
       pending = this.load(hash).finally(() => this.loading.delete(hash));
       this.loading.set(hash, pending);
     }
-    return pending;
+    const result = await pending;
+    if (!result.ok && result.reason !== 'unavailable') this.refusals.failed(source);
+    return result;
   }
 
   /**
@@ -63,16 +89,22 @@ export class DeviceDirectory implements DeviceAuthenticator {
    */
   private async load(hash: string, attempt = 0): Promise<AuthResult> {
     const changesBefore = this.changes;
-    let row: DeviceRow | undefined;
+    let row: DeviceRow | null;
     try {
-      ({ rows: [row] } = await this.pool.query<DeviceRow>(`${SELECT_DEVICE} where token_hash = $1`, [Buffer.from(hash, 'hex')]));
+      row = await this.loader.load(hash);
     } catch (err) {
       this.log.warn({ err }, 'device lookup failed');
       return { ok: false, reason: 'unavailable' };
     }
     if (this.changes !== changesBefore && attempt < 3) return this.load(hash, attempt + 1);
-    if (!row) return { ok: false, reason: 'unknown_token' };
-    if (row.disabled_at) return { ok: false, reason: 'device_disabled' };
+    if (!row) {
+      this.refusals.remember(hash, 'unknown_token', null);
+      return { ok: false, reason: 'unknown_token' };
+    }
+    if (row.disabled_at) {
+      this.refusals.remember(hash, 'device_disabled', row.id);
+      return { ok: false, reason: 'device_disabled' };
+    }
     const device = toRecord(row);
     if (this.cache.size >= MAX_CACHED) this.cache.clear();
     this.cache.set(hash, { device, expiresAt: Date.now() + CACHE_TTL_MS });
@@ -129,6 +161,7 @@ export class DeviceDirectory implements DeviceAuthenticator {
         await this.listen();
         // Notices sent while we were away are gone: start from the database's current truth.
         this.cache.clear();
+        this.refusals.clear();
         await this.deviceChanged([...this.sessions.keys()]);
       } catch (err) {
         this.log.warn({ err }, 'device change notices: reconnect failed');
@@ -144,6 +177,7 @@ export class DeviceDirectory implements DeviceAuthenticator {
     this.changes++;
     const ids = new Set(deviceIds);
     for (const [hash, entry] of this.cache) if (ids.has(entry.device.id)) this.cache.delete(hash);
+    this.refusals.forgetDevices(ids);
     const live = deviceIds.filter((id) => this.sessions.has(id));
     if (live.length === 0) return;
     let rows: DeviceRow[];

@@ -1,6 +1,7 @@
 import type { Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
 import type { CommittedBatch } from '../../ingest/batcher.js';
+import { PeriodicWriter } from './periodic-writer.js';
 
 interface LatestState {
   tenantId: string;
@@ -41,16 +42,11 @@ function newer(): string {
  * memory from committed batches and written at most once a second, one statement for every device that changed:
  * the hot commit never waits for it.
  */
-export class DeviceStateWriter {
+export class DeviceStateWriter extends PeriodicWriter<Map<string, LatestState>> {
   private latest = new Map<string, LatestState>();
-  private timer: NodeJS.Timeout | null = null;
-  private writing: Promise<void> | null = null;
 
-  constructor(private readonly pool: Pool, private readonly log: Logger, private readonly intervalMs = 1000) {}
-
-  start(): void {
-    this.timer = setInterval(() => void this.write(), this.intervalMs);
-    this.timer.unref();
+  constructor(private readonly pool: Pool, private readonly log: Logger, intervalMs = 1000) {
+    super(intervalMs);
   }
 
   record(batch: CommittedBatch): void {
@@ -98,18 +94,21 @@ export class DeviceStateWriter {
     }
   }
 
-  /** Writes what changed since the last write; a failed write keeps its states for the next round. */
-  write(): Promise<void> {
-    if (this.writing || this.latest.size === 0) return this.writing ?? Promise.resolve();
+  protected take(): Map<string, LatestState> | null {
+    if (this.latest.size === 0) return null;
     const states = this.latest;
     this.latest = new Map();
-    this.writing = this.upsert(states)
-      .catch((err) => {
-        this.log.warn({ err, devices: states.size }, 'device state write failed; kept for the next round');
-        for (const [id, state] of states) if (!this.latest.has(id)) this.latest.set(id, state);
-      })
-      .finally(() => { this.writing = null; });
-    return this.writing;
+    return states;
+  }
+
+  /** A failed write keeps its states for the next round, unless a newer one came meanwhile. */
+  protected giveBack(states: Map<string, LatestState>, err: unknown): void {
+    this.log.warn({ err, devices: states.size }, 'device state write failed; kept for the next round');
+    for (const [id, state] of states) if (!this.latest.has(id)) this.latest.set(id, state);
+  }
+
+  protected store(states: Map<string, LatestState>): Promise<void> {
+    return this.upsert(states);
   }
 
   private async upsert(states: Map<string, LatestState>): Promise<void> {
@@ -122,9 +121,4 @@ export class DeviceStateWriter {
     ]);
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.writing;
-    await this.write();
-  }
 }

@@ -2,6 +2,8 @@ import client from 'prom-client';
 import type { Logger } from '../shared/log.js';
 import type { RejectReason } from '../../ingest/decode.js';
 import type { RejectionSink, Transport } from '../../ingest/intake.js';
+import type { DeviceRef } from '../../ingest/rows.js';
+import type { DeviceRejectionWriter } from './device-rejections.js';
 
 /** What a running ingest role reports at scrape time (several may run in one test process). */
 export interface IngestGaugeSource {
@@ -11,7 +13,7 @@ export interface IngestGaugeSource {
 }
 
 export interface IngestMetrics {
-  rejected: client.Counter<'device_id' | 'reason'>;
+  rejected: client.Counter<'reason'>;
   messages: Record<Transport, number>;
   rowsCommitted: client.Counter;
   duplicates: client.Counter;
@@ -20,6 +22,7 @@ export interface IngestMetrics {
   pauses: client.Counter<'transport'>;
   streamGaps: client.Counter<'stream'>;
   streamReplayed: client.Counter<'stream'>;
+  credentialQueries: client.Counter;
   sources: Set<IngestGaugeSource>;
 }
 
@@ -74,8 +77,10 @@ export function ingestMetrics(): IngestMetrics {
     messages,
     rejected: new client.Counter({
       name: 'fieldops_ingest_rejected_total',
-      help: 'Messages or fixes refused, by device and reason (the device stays connected)',
-      labelNames: ['device_id', 'reason'],
+      // By reason only: a device label would publish every tenant's device ids and grow without bound. The
+      // counts per device are in device_rejections, shown on the device through the API.
+      help: 'Messages or fixes refused, by reason (the device stays connected, except for packet_too_large)',
+      labelNames: ['reason'],
     }),
     rowsCommitted: new client.Counter({ name: 'fieldops_ingest_rows_committed_total', help: 'Positions and punches committed (duplicates included)' }),
     duplicates: new client.Counter({ name: 'fieldops_ingest_duplicates_total', help: 'Rows already stored (same device and ts), acknowledged and not stored again' }),
@@ -95,6 +100,10 @@ export function ingestMetrics(): IngestMetrics {
       help: 'Committed id ranges recorded in stream_gaps because the stream append failed',
       labelNames: ['stream'],
     }),
+    credentialQueries: new client.Counter({
+      name: 'fieldops_ingest_credential_queries_total',
+      help: 'Database look-ups of device tokens (each serves every login that arrived meanwhile; refusals are cached briefly)',
+    }),
     streamReplayed: new client.Counter({
       name: 'fieldops_ingest_stream_replayed_total',
       help: 'Rows appended to the streams from the database by the gap catch-up',
@@ -107,20 +116,21 @@ export function ingestMetrics(): IngestMetrics {
 const LOG_EVERY_MS = 60_000;
 const MAX_REMEMBERED = 10_000;
 
-/** Counts refusals per device and reason, and logs each (device, reason) at most once a minute. */
+/** Counts refusals by reason (metrics) and per device (device_rejections); logs each (device, reason) at most once a minute. */
 export class RejectionReporter implements RejectionSink {
   private readonly lastLogged = new Map<string, number>();
 
-  constructor(private readonly log: Logger, private readonly metrics: IngestMetrics) {}
+  constructor(private readonly log: Logger, private readonly metrics: IngestMetrics, private readonly perDevice: DeviceRejectionWriter) {}
 
-  reject(deviceId: string, reason: RejectReason, count = 1, detail?: Record<string, unknown>): void {
-    this.metrics.rejected.inc({ device_id: deviceId, reason }, count);
-    const key = `${deviceId}|${reason}`;
+  reject(device: DeviceRef | null, reason: RejectReason, count = 1, detail?: Record<string, unknown>): void {
+    this.metrics.rejected.inc({ reason }, count);
+    if (device) this.perDevice.add(device, reason, count);
+    const key = `${device?.id}|${reason}`;
     const now = Date.now();
     const last = this.lastLogged.get(key);
     if (last !== undefined && now - last < LOG_EVERY_MS) return;
     if (this.lastLogged.size >= MAX_REMEMBERED) this.lastLogged.clear();
     this.lastLogged.set(key, now);
-    this.log.warn({ device_id: deviceId, reason, count, ...detail }, 'ingest refused input (logged once a minute per device and reason)');
+    this.log.warn({ device_id: device?.id, reason, count, ...detail }, 'ingest refused input (logged once a minute per device and reason)');
   }
 }

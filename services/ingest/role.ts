@@ -1,14 +1,17 @@
+import { randomInt } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from '../shared/log.js';
 import type { RoleStarter, Runtime, RunningRole } from '../shared/runtime.js';
 import { Batcher } from '../../ingest/batcher.js';
-import { MAX_FUTURE_MS } from '../../ingest/decode.js';
+import { maxBatchBytes, TIME_WINDOW } from '../../ingest/decode.js';
 import { DeviceDirectory } from './device-auth.js';
+import { DeviceRejectionWriter } from './device-rejections.js';
 import { DeviceStateWriter } from './device-state.js';
 import { HttpIngest } from '../../ingest/http-ingest.js';
 import { IngestIntake } from '../../ingest/intake.js';
 import { ingestMetrics, RejectionReporter, type IngestGaugeSource } from './metrics.js';
 import { MqttIngest } from '../../ingest/mqtt-broker.js';
+import { MAX_CONNECT_BYTES } from '../../ingest/mqtt-packet-limits.js';
 import { startIngestProcesses, type IngestProcesses } from './processes.js';
 import { StreamPublisher } from './stream-publisher.js';
 import { existingPositionIds, existingPunchIds, IdBlocks, insertPositions, insertPunches } from './telemetry-writer.js';
@@ -73,16 +76,23 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
   const pool = runtime.pool('ingest');
   const positionIds = new IdBlocks();
   const metrics = ingestMetrics();
+  // Names this run's provisional stream gaps (GapMarker): random, as processes of a node share nothing.
+  const runId = randomInt(2 ** 47);
 
-  const directory = new DeviceDirectory(pool, () => runtime.database.serviceClient('ingest', 'fieldops-ingest-listen'), log);
+  const directory = new DeviceDirectory(pool, () => runtime.database.serviceClient('ingest', 'fieldops-ingest-listen'), log, {
+    maxFailuresPerMinute: config.INGEST_AUTH_FAILURES_PER_MIN,
+    onLookupQuery: () => metrics.credentialQueries.inc(),
+  });
   await directory.start();
   const publisher = new StreamPublisher({
-    bus: runtime.bus(), pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, positionMaxLen: config.POSITION_STREAM_MAXLEN, log, metrics,
+    bus: runtime.bus(), runId, pool, streams: runtime.streams, maxLen: config.STREAM_MAXLEN, positionMaxLen: config.POSITION_STREAM_MAXLEN, log, metrics,
     maxQueuedRows: Math.max(config.INGEST_MAX_PENDING_ROWS, 10_000),
   });
   await publisher.start();
   const deviceState = new DeviceStateWriter(pool, log);
   deviceState.start();
+  const rejections = new DeviceRejectionWriter(pool, log);
+  rejections.start();
 
   let mqtt: MqttIngest | null = null;
   const batcher = new Batcher({
@@ -91,8 +101,8 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
     maxInFlight: COMMITS_IN_FLIGHT,
     maxPendingRows: config.INGEST_MAX_PENDING_ROWS,
     store: {
-      insertPositions: (rows) => insertPositions(pool, positionIds, rows, runtime.database.supportsCopy),
-      insertPunches: (rows) => insertPunches(pool, rows),
+      insertPositions: (rows, cutKey) => insertPositions(pool, positionIds, rows, { runId, cutKey }, runtime.database.supportsCopy),
+      insertPunches: (rows, cutKey) => insertPunches(pool, rows, { runId, cutKey }),
       existingPositionIds: (d, t) => existingPositionIds(pool, d, t),
       existingPunchIds: (d, t) => existingPunchIds(pool, d, t),
     },
@@ -115,20 +125,25 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
     },
   });
 
-  const intake = new IngestIntake(batcher, new RejectionReporter(log, metrics), metrics, {
+  const reporter = new RejectionReporter(log, metrics, rejections);
+  const intake = new IngestIntake(batcher, reporter, metrics, {
     maxBatchFixes: config.INGEST_MAX_BATCH_FIXES,
-    maxFutureMs: MAX_FUTURE_MS,
+    ...TIME_WINDOW,
   });
   mqtt = new MqttIngest({
     host: config.HOST, port: config.MQTT_PORT, directory, batcher, intake, log,
+    limits: { maxPacketBytes: config.MQTT_MAX_PACKET_BYTES, maxConnectBytes: MAX_CONNECT_BYTES },
+    connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
     onPause: () => metrics.pauses.inc({ transport: 'mqtt' }),
+    onTooLarge: (device) => reporter.reject(device, 'packet_too_large', 1, { transport: 'mqtt' }),
     sharedServer: options.sharedServer,
   });
   const mqttPort = await mqtt.start();
-  if (options.sharedServer) return { role: mqttOnlyRole(mqtt, batcher, publisher, deviceState, directory, log), listener: mqtt.listener, log };
+  if (options.sharedServer) return { role: mqttOnlyRole(mqtt, batcher, publisher, [deviceState, rejections], directory, log), listener: mqtt.listener, log };
   const app = runtime.realtimeServer().app;
   runtime.realtimeServer().serveMetrics();
-  const maxBodyBytes = config.INGEST_MAX_BATCH_FIXES * 200 + 4096; // JSON fixes are wordier than protobuf ones
+  // The batch limit is in fixes whatever the encoding: bodies and frames may be as large as the JSON that holds them.
+  const maxBodyBytes = maxBatchBytes(config.INGEST_MAX_BATCH_FIXES, 'json');
   const ws = new WsIngest({ app, directory, batcher, intake, maxPayloadBytes: maxBodyBytes, log });
   ws.register();
   const http = new HttpIngest({ app, directory, batcher, intake, maxBodyBytes });
@@ -160,6 +175,7 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
       if (!flushed) log.warn('ingest closed with uncommitted messages; devices resend the unacknowledged ones');
       await publisher.close(PUBLISHER_CLOSE_TIMEOUT_MS);
       await deviceState.close().catch(() => {});
+      await rejections.close().catch(() => {});
       await mqtt!.close();
       ws.close();
       await directory.close();
@@ -170,7 +186,7 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
 }
 
 /** A further ingest process: MQTT only (the realtime port, WebSocket/HTTP ingest and /metrics stay with the first). */
-function mqttOnlyRole(mqtt: MqttIngest, batcher: Batcher, publisher: StreamPublisher, deviceState: DeviceStateWriter,
+function mqttOnlyRole(mqtt: MqttIngest, batcher: Batcher, publisher: StreamPublisher, writers: { close(): Promise<void> }[],
   directory: DeviceDirectory, log: Logger): RunningRole {
   let closing: Promise<void> | null = null;
   return {
@@ -181,7 +197,7 @@ function mqttOnlyRole(mqtt: MqttIngest, batcher: Batcher, publisher: StreamPubli
       const flushed = await batcher.close(CLOSE_FLUSH_TIMEOUT_MS);
       if (!flushed) log.warn('ingest closed with uncommitted messages; devices resend the unacknowledged ones');
       await publisher.close(PUBLISHER_CLOSE_TIMEOUT_MS);
-      await deviceState.close().catch(() => {});
+      for (const writer of writers) await writer.close().catch(() => {});
       await mqtt.close();
       await directory.close();
     })()),

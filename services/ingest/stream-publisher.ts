@@ -2,7 +2,8 @@ import type { AppendRequest, StreamBus } from '../shared/bus.js';
 import type { Pool, PoolClient } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
 import {
-  encodePositionAt, encodePunch, PositionEntries, positionEntries, punchEntries, recordEntries, type StreamNames,
+  decodePositions, decodePunches, encodePositionAt, encodePunch, PositionEntries, positionEntries, punchEntries, recordEntries,
+  shardKey, warnMalformed, type PositionRecord, type StreamNames,
 } from '../shared/contracts/stream-codec.js';
 import type { CommittedBatch } from '../../ingest/batcher.js';
 import { positionOfGapRow, punchOfGapRow, type PositionGapRow, type PunchGapRow } from './gap-rows.js';
@@ -10,6 +11,8 @@ import type { IngestMetrics } from './metrics.js';
 
 export interface StreamPublisherOptions {
   bus: StreamBus;
+  /** This process run, as its batches' provisional gaps name it (GapMarker). */
+  runId: number;
   pool: Pool;
   streams: StreamNames;
   maxLen: number;
@@ -30,7 +33,22 @@ interface Gap {
   stream: GapStream;
   first_id: string;
   last_id: string;
+  recorded_at: Date;
+  /** Left provisional by its run: its rows may have been appended already, just before that run ended. */
+  provisional: boolean;
 }
+
+/**
+ * Gaps this node may replay: permanent ones, provisional ones whose run has not deleted them in time, and
+ * any other run's from before this one started (a node's next run replays what its predecessor left at once).
+ */
+const REPLAYABLE = '(expires_at is null or expires_at < now() or (run_id <> $1 and recorded_at < $2))';
+
+/** How often a live node looks for gaps that a dead one left (they become replayable MARKER_TTL_S after their commit). */
+const ADOPT_EVERY_TICKS = 5;
+/** Stream entries this long before a provisional gap's commit are compared with its rows (clocks of PostgreSQL and Redis). */
+const CLOCK_MARGIN_MS = 5000;
+const DEDUPE_MAX_ENTRIES = 100_000;
 
 const REPLAY_CHUNK_IDS = 5000;
 // Any constant, as long as every ingest node uses the same one: one node replays gaps at a time.
@@ -40,12 +58,16 @@ const CATCH_UP_LOCK = 0x66_6f_67_70; // "fogp"
  * Appends committed rows to the Redis streams, after the commit and off its path: positions to their shard
  * (`positions:{shardOf(shardKey(asset, device))}`), punches to `punches`, field `p` = a JSON array of records.
  *
- * One worker runs the queue, so entries keep commit order per shard. When an append fails (Redis down or too
- * slow), the committed id range is written to `stream_gaps` and the publisher turns "degraded": later batches go
- * to gaps too (nothing newer overtakes the missing rows), and a catch-up replays the gaps from the database
- * (security-definer functions: ingest cannot read the tables) in id order, deletes them, and turns live again
- * once none is left. Delivery is at least once: a replay may repeat an entry whose append timed out but landed,
- * or rows of a concurrent flush that fall inside a gap's id range.
+ * Every batch commits with a provisional gap (`stream_gaps` row with `expires_at`, written by the telemetry
+ * writer: GapMarker) covering its rows; once they are appended the publisher deletes it. One worker runs the
+ * queue, so entries keep commit order per shard. When an append fails (Redis down or too slow), the batches'
+ * gaps are made permanent and the publisher turns "degraded": later batches become gaps too (nothing newer
+ * overtakes the missing rows), and a catch-up replays the gaps from the database (security-definer functions:
+ * ingest cannot read the tables) in the order their batches were cut, deletes them, and turns live again once
+ * none is left. A process killed between a commit and its append leaves its provisional gaps behind: its next
+ * run replays them before appending anything new, and any node adopts them once they expire. Delivery is at
+ * least once: a replay may repeat an entry whose append timed out but landed, or rows of a concurrent flush
+ * that fall inside a gap's id range.
  */
 export class StreamPublisher {
   private queue: CommittedBatch[] = [];
@@ -55,6 +77,9 @@ export class StreamPublisher {
   private working: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private appendedCuts: number[] = [];
+  private sweeping: Promise<void> | null = null;
+  private readonly startedAt = new Date();
   private readonly maxQueuedRows: number;
   private readonly appendTimeoutMs: number;
 
@@ -67,10 +92,12 @@ export class StreamPublisher {
     return this.degraded;
   }
 
-  /** Gaps left by an earlier run (or another node) are replayed before anything new is appended. */
+  /**
+   * Gaps left by an earlier run (or another node) are replayed before anything new is appended: provisional
+   * ones too, as this node's own earlier run left them.
+   */
   async start(): Promise<void> {
-    const { rows } = await this.options.pool.query('select 1 from stream_gaps limit 1');
-    if (rows.length > 0) {
+    if (await this.replayableGaps()) {
       this.degraded = true;
       this.catchUpDue = true;
       this.kick();
@@ -78,8 +105,8 @@ export class StreamPublisher {
     const interval = this.options.catchUpIntervalMs ?? 1000;
     let ticks = 0;
     this.timer = setInterval(() => {
-      // Gaps of a node that died before replaying them are picked up here (a cheap look every 30 ticks).
-      if (!this.degraded && ++ticks % 30 === 0) void this.adoptOrphanedGaps();
+      // Gaps of a node that died before replaying them are picked up here (a cheap look every few ticks).
+      if (!this.degraded && ++ticks % ADOPT_EVERY_TICKS === 0) void this.adoptOrphanedGaps();
       if (this.degraded) {
         this.catchUpDue = true;
         this.kick();
@@ -88,16 +115,25 @@ export class StreamPublisher {
     this.timer.unref();
   }
 
+  private async replayableGaps(): Promise<boolean> {
+    const { rows } = await this.options.pool.query(`select 1 from stream_gaps where ${REPLAYABLE} limit 1`, [this.options.runId, this.startedAt]);
+    return rows.length > 0;
+  }
+
   private async adoptOrphanedGaps(): Promise<void> {
-    const { rows } = await this.options.pool.query('select 1 from stream_gaps limit 1').catch(() => ({ rows: [] }));
-    if (rows.length > 0 && !this.closed) this.degraded = true;
+    if ((await this.replayableGaps().catch(() => false)) && !this.closed) this.degraded = true;
   }
 
   publish(batch: CommittedBatch): void {
     let rows = 0;
     for (const id of batch.positionIds) if (id !== null) rows++;
     for (const id of batch.punchIds) if (id !== null) rows++;
-    if (rows === 0) return;
+    if (rows === 0) {
+      // Nothing new (retransmissions): a provisional gap written before its COPY found them goes all the same.
+      this.appendedCuts.push(batch.cutKey);
+      this.sweepMarkers();
+      return;
+    }
     this.queue.push(batch);
     this.queuedRows += rows;
     this.kick();
@@ -129,7 +165,10 @@ export class StreamPublisher {
       } catch (err) {
         this.options.log.warn({ err }, 'stream append failed; recording a gap and catching up from the database later');
         await this.recordGaps(batches);
+        continue;
       }
+      for (const batch of batches) this.appendedCuts.push(batch.cutKey);
+      this.sweepMarkers();
     }
   }
 
@@ -152,21 +191,38 @@ export class StreamPublisher {
     }
   }
 
-  /** One gap row per stream for these batches (their committed id range), written until the database takes it. */
+  /** The provisional gaps of appended batches go, one statement at a time for all of them, off the append path. */
+  private sweepMarkers(): void {
+    if (this.sweeping || this.appendedCuts.length === 0) return;
+    const cuts = this.appendedCuts;
+    this.appendedCuts = [];
+    this.sweeping = this.options.pool.query('delete from stream_gaps where run_id = $1 and cut_key = any($2::int8[])', [this.options.runId, cuts])
+      .then(() => {}, async (err) => {
+        // Tried again shortly; should this run end first, they expire and are replayed: a repeat, nothing lost.
+        this.options.log.warn({ err, batches: cuts.length }, 'could not clear provisional stream gaps of appended batches; retrying');
+        this.appendedCuts = cuts.concat(this.appendedCuts);
+        if (!this.closed) await sleep(500);
+      })
+      .finally(() => {
+        this.sweeping = null;
+        this.sweepMarkers();
+      });
+  }
+
+  /**
+   * These batches' provisional gaps become permanent (replayable at once), until the database takes it. A gap
+   * already gone was replayed by a node that adopted it: nothing is missing.
+   */
   private async recordGaps(batches: CommittedBatch[]): Promise<void> {
     this.degraded = true;
-    const ranges: [GapStream, number, number][] = [];
-    const positions = idRange(batches.map((b) => b.positionIds));
-    const punches = idRange(batches.map((b) => b.punchIds));
-    if (positions) ranges.push(['positions', ...positions]);
-    if (punches) ranges.push(['punches', ...punches]);
-    for (let attempt = 0; ranges.length > 0; attempt++) {
+    if (batches.length === 0) return;
+    for (let attempt = 0; ; attempt++) {
       try {
-        await this.options.pool.query(
-          'insert into stream_gaps (stream, first_id, last_id) select * from unnest($1::text[], $2::int8[], $3::int8[])',
-          [ranges.map((r) => r[0]), ranges.map((r) => r[1]), ranges.map((r) => r[2])],
+        const { rows } = await this.options.pool.query<{ stream: GapStream }>(
+          'update stream_gaps set expires_at = null where run_id = $1 and cut_key = any($2::int8[]) returning stream',
+          [this.options.runId, batches.map((b) => b.cutKey)],
         );
-        for (const [stream] of ranges) this.options.metrics.streamGaps.inc({ stream });
+        for (const { stream } of rows) this.options.metrics.streamGaps.inc({ stream });
         return;
       } catch (err) {
         if (attempt % 20 === 0) this.options.log.error({ err }, 'could not record a stream gap; retrying');
@@ -189,8 +245,10 @@ export class StreamPublisher {
       try {
         for (;;) {
           if (this.queue.length > 0) await this.recordGaps(this.take());
+          // Cut order: ids come in blocks per process and do not follow commit order across batches.
           const { rows: gaps } = await db.query<Gap>(
-            'select id, stream, first_id, last_id from stream_gaps order by stream, first_id limit 100');
+            `select id, stream, first_id, last_id, recorded_at, expires_at is not null as provisional from stream_gaps
+             where ${REPLAYABLE} order by cut_key, run_id, stream, first_id limit 100`, [this.options.runId, this.startedAt]);
           if (gaps.length === 0) break;
           for (const gap of gaps) await this.replay(db, gap);
         }
@@ -209,34 +267,61 @@ export class StreamPublisher {
     }
   }
 
-  /** Appends one gap chunk by chunk; after each chunk the gap row shrinks (delete + insert: ingest may not update). */
+  /**
+   * Appends one gap chunk by chunk; after each chunk the gap row shrinks, and goes once it is all appended. A
+   * provisional gap's rows may have reached the stream just before their run ended (appended, gap not yet
+   * deleted): those found in the stream since the gap's commit are not appended again.
+   */
   private async replay(db: PoolClient, gap: Gap): Promise<void> {
     const last = Number(gap.last_id);
     let first = Number(gap.first_id);
     const fn = gap.stream === 'positions' ? 'stream_gap_positions' : 'stream_gap_punches';
+    const streamed = new Map<string, Promise<Set<string>>>();
+    const present = (stream: string) => {
+      let ids = streamed.get(stream);
+      if (!ids) streamed.set(stream, (ids = this.idsSince(stream, gap.recorded_at.getTime() - CLOCK_MARGIN_MS, gap.stream)));
+      return ids;
+    };
     while (first <= last) {
       const upTo = Math.min(last, first + REPLAY_CHUNK_IDS - 1);
       const { rows } = await db.query(`select * from ${fn}($1, $2)`, [first, upTo]);
-      const entries = gap.stream === 'positions'
-        ? positionEntries(this.options.streams, (rows as PositionGapRow[]).map(positionOfGapRow), this.options.positionMaxLen)
-        : punchEntries(this.options.streams, (rows as PunchGapRow[]).map(punchOfGapRow));
+      let entries: AppendRequest[];
+      if (gap.stream === 'positions') {
+        let records = (rows as PositionGapRow[]).map(positionOfGapRow);
+        if (gap.provisional) records = await this.unstreamed(records, (r) => this.positionStream(r), present);
+        entries = positionEntries(this.options.streams, records, this.options.positionMaxLen);
+      } else {
+        let records = (rows as PunchGapRow[]).map(punchOfGapRow);
+        if (gap.provisional) records = await this.unstreamed(records, () => this.options.streams.punches, present);
+        entries = punchEntries(this.options.streams, records);
+      }
       if (entries.length > 0) await this.append(entries);
       this.options.metrics.streamReplayed.inc({ stream: gap.stream }, rows.length);
-      await db.query('begin');
-      try {
-        await db.query('delete from stream_gaps where id = $1', [gap.id]);
-        if (upTo < last) {
-          const { rows: [next] } = await db.query<{ id: string }>(
-            'insert into stream_gaps (stream, first_id, last_id) values ($1, $2, $3) returning id', [gap.stream, upTo + 1, last]);
-          gap.id = next!.id;
-        }
-        await db.query('commit');
-      } catch (err) {
-        await db.query('rollback').catch(() => {});
-        throw err;
-      }
+      if (upTo < last) await db.query('update stream_gaps set first_id = $2 where id = $1', [gap.id, upTo + 1]);
+      else await db.query('delete from stream_gaps where id = $1', [gap.id]);
       first = upTo + 1;
     }
+  }
+
+  private positionStream(record: PositionRecord): string {
+    const streams = this.options.streams;
+    return streams.positionShard(streams.shardOf(shardKey(record.asset_id, record.device_id)));
+  }
+
+  /** The records whose ids are not among those `present` finds in their stream. */
+  private async unstreamed<R extends { id: string }>(records: R[], streamOf: (record: R) => string,
+    present: (stream: string) => Promise<Set<string>>): Promise<R[]> {
+    const kept: R[] = [];
+    for (const record of records) if (!(await present(streamOf(record))).has(record.id)) kept.push(record);
+    return kept;
+  }
+
+  /** Ids of the records a stream holds since `sinceMs` (stream entry ids are Redis's clock in ms). */
+  private async idsSince(stream: string, sinceMs: number, kind: GapStream): Promise<Set<string>> {
+    const entries = await this.options.bus.range(stream, `${Math.max(0, Math.floor(sinceMs))}-0`, '+', DEDUPE_MAX_ENTRIES);
+    const onMalformed = warnMalformed(this.options.log);
+    const records = kind === 'positions' ? decodePositions(entries, onMalformed) : decodePunches(entries, onMalformed);
+    return new Set(records.map((r) => r.id));
   }
 
   /** Appends (or records as gaps) what is queued, waiting at most `timeoutMs`. */
@@ -247,6 +332,9 @@ export class StreamPublisher {
     const deadline = Date.now() + timeoutMs;
     while (this.working && Date.now() < deadline) {
       await Promise.race([this.working, sleep(Math.max(1, deadline - Date.now()))]);
+    }
+    while (this.sweeping && Date.now() < deadline) {
+      await Promise.race([this.sweeping, sleep(Math.max(1, deadline - Date.now()))]);
     }
   }
 }
@@ -273,20 +361,6 @@ function liveEntries(batches: CommittedBatch[], streams: StreamNames, positionMa
     }
   }
   return [...positions.entries(), ...recordEntries(streams.punches, punches)];
-}
-
-function idRange(idLists: (string | null)[][]): [number, number] | null {
-  let min = Infinity;
-  let max = -Infinity;
-  for (const ids of idLists) {
-    for (const id of ids) {
-      if (id === null || id === undefined) continue;
-      const n = Number(id);
-      if (n < min) min = n;
-      if (n > max) max = n;
-    }
-  }
-  return min === Infinity ? null : [min, max];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

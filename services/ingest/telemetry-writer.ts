@@ -14,18 +14,45 @@ import type { PositionColumns, PunchRow } from '../../ingest/rows.js';
  *
  * The deduplicating statement has every column as one array parameter, so it has 12 parameters whatever the
  * batch size (PostgreSQL's 65,535-parameter limit never applies). Its INSERT … ON CONFLICT DO NOTHING
- * RETURNING runs inside a security-definer function (migration 003): RETURNING needs SELECT on the table,
+ * RETURNING runs inside a security-definer function (migration 003; migration 010's also writes the batch's provisional
+ * stream gap in the same statement): RETURNING needs SELECT on the table,
  * which the ingest role must not have. A retransmitted fix is stored once; the returned ids name the rows
  * that are new, the ones the stream still has to carry.
  */
 const COPY_POSITIONS = 'copy positions (id, tenant_id, device_id, asset_id, ts, lat, lon, speed_mps, heading_deg, accuracy_m, '
   + 'altitude_m, battery_pct, seq) from stdin with (format binary)';
 
-const INSERT_POSITIONS = 'select id, device_id, ts_ms from ingest_insert_positions($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], '
-  + '$5::float8[], $6::float8[], $7::float4[], $8::float4[], $9::float4[], $10::float4[], $11::float4[], $12::int8[])';
+const INSERT_POSITIONS = 'select id, device_id, ts_ms from ingest_insert_positions_marked($1, $2, $3, $4::uuid[], $5::uuid[], $6::uuid[], '
+  + '$7::int8[], $8::float8[], $9::float8[], $10::float4[], $11::float4[], $12::float4[], $13::float4[], $14::float4[], $15::int8[])';
 
-const INSERT_PUNCHES = 'select id, device_id, ts_ms from ingest_insert_punches($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], '
-  + '$5::text[], $6::text[], $7::float8[], $8::float8[], $9::float4[])';
+const INSERT_PUNCHES = 'select id, device_id, ts_ms from ingest_insert_punches_marked($1, $2, $3, $4::uuid[], $5::uuid[], $6::uuid[], '
+  + '$7::int8[], $8::text[], $9::text[], $10::float8[], $11::float8[], $12::float4[])';
+
+/**
+ * The COPY path's provisional gap goes in the same simple-query message as the COPY: the statements of one
+ * message run as one implicit transaction, so the gap commits with the rows, and it costs no round trip of
+ * its own (a separate statement before each COPY halved single-fix throughput on the loaded bench machine).
+ * Simple queries take no parameters: the values are integers this process made, never client input.
+ */
+function markedCopy(firstId: number, lastId: number, marker: GapMarker): string {
+  const values = [firstId, lastId, marker.runId, marker.cutKey, MARKER_TTL_S];
+  if (!values.every(Number.isSafeInteger)) throw new Error('stream gap marker values must be integers');
+  return 'insert into stream_gaps (stream, first_id, last_id, run_id, cut_key, expires_at) '
+    + `values ('positions', ${firstId}, ${lastId}, ${marker.runId}, ${marker.cutKey}, now() + interval '${MARKER_TTL_S} seconds'); ${COPY_POSITIONS}`;
+}
+
+/**
+ * The provisional stream gap committed with every batch (migration 010): the process run and the batch's cut
+ * key name it, so that the stream publisher deletes it once the rows are appended. Left behind by a process
+ * killed before the append, it is replayed: at once by the next run of that node, by any node once it has
+ * been there `MARKER_TTL_S` (longer than an append may take: 5 s timeout, then the gap is made permanent).
+ */
+export interface GapMarker {
+  runId: number;
+  cutKey: number;
+}
+
+export const MARKER_TTL_S = 15;
 
 type ReturnedRow = [id: string, deviceId: string, tsMs: string];
 
@@ -72,19 +99,26 @@ export class IdBlocks {
  * Without `useCopy` (the embedded database: COPY FROM STDIN loses protocol sync through its socket)
  * every batch takes the deduplicating `INSERT … SELECT FROM unnest` statement.
  */
-export async function insertPositions(pool: Pool, ids: IdBlocks, rows: PositionColumns, useCopy = true): Promise<(string | null)[]> {
-  if (!useCopy) return insertPositionsOnce(pool, rows);
+export async function insertPositions(pool: Pool, ids: IdBlocks, rows: PositionColumns, marker: GapMarker, useCopy = true): Promise<(string | null)[]> {
+  if (!useCopy) return insertPositionsOnce(pool, rows, marker);
   const rowIds = await ids.take(pool, rows.length);
   try {
-    await copyPositions(pool, rowIds, rows);
+    await copyPositions(pool, rowIds, rows, marker);
     return rowIds.map(String);
   } catch (err) {
     if (pgErrorCode(err) !== PgError.uniqueViolation) throw err;
-    return insertPositionsOnce(pool, rows);
+    return insertPositionsOnce(pool, rows, marker);
   }
 }
 
-async function copyPositions(pool: Pool, ids: number[], rows: PositionColumns): Promise<void> {
+/** COPY cannot return ids, but they are known beforehand: the provisional gap names them (markedCopy). */
+async function copyPositions(pool: Pool, ids: number[], rows: PositionColumns, marker: GapMarker): Promise<void> {
+  let firstId = Infinity;
+  let lastId = -Infinity;
+  for (const id of ids) {
+    if (id < firstId) firstId = id;
+    if (id > lastId) lastId = id;
+  }
   const client = await pool.connect();
   let broken: Error | undefined;
   // A checked-out client has no error listener (the pool's returns on release), and pg emits a dying connection's
@@ -92,7 +126,7 @@ async function copyPositions(pool: Pool, ids: number[], rows: PositionColumns): 
   const onConnectionError = (err: Error) => { broken = err; };
   client.on('error', onConnectionError);
   try {
-    const copy = client.query(copyFrom(COPY_POSITIONS));
+    const copy = client.query(copyFrom(markedCopy(firstId, lastId, marker)));
     await pipeline(Readable.from([positionsCopyBinary(ids, rows)]), copy);
   } catch (err) {
     if (pgErrorCode(err) === undefined) broken = err as Error; // a connection error: drop the client
@@ -104,12 +138,13 @@ async function copyPositions(pool: Pool, ids: number[], rows: PositionColumns): 
 }
 
 /** The deduplicating write: ON CONFLICT DO NOTHING, returning the ids of the rows that were new. */
-async function insertPositionsOnce(pool: Pool, rows: PositionColumns): Promise<(string | null)[]> {
+async function insertPositionsOnce(pool: Pool, rows: PositionColumns, marker: GapMarker): Promise<(string | null)[]> {
   const result = await pool.query<ReturnedRow>({
     name: 'fieldops_ingest_positions',
     text: INSERT_POSITIONS,
     rowMode: 'array',
     values: [
+      marker.runId, marker.cutKey, MARKER_TTL_S,
       textArray(rows.tenantId), textArray(rows.deviceId), nullableArray(rows.assetId), numberArray(rows.tsMs),
       numberArray(rows.lat), numberArray(rows.lon), nullableArray(rows.speedMps), nullableArray(rows.headingDeg),
       nullableArray(rows.accuracyM), nullableArray(rows.altitudeM), nullableArray(rows.batteryPct), nullableArray(rows.seq),
@@ -118,12 +153,13 @@ async function insertPositionsOnce(pool: Pool, rows: PositionColumns): Promise<(
   return matchReturned(result.rows, rows.deviceId, rows.tsMs);
 }
 
-export async function insertPunches(pool: Pool, rows: PunchRow[]): Promise<(string | null)[]> {
+export async function insertPunches(pool: Pool, rows: PunchRow[], marker: GapMarker): Promise<(string | null)[]> {
   const result = await pool.query<ReturnedRow>({
     name: 'fieldops_ingest_punches',
     text: INSERT_PUNCHES,
     rowMode: 'array',
     values: [
+      marker.runId, marker.cutKey, MARKER_TTL_S,
       rows.map((r) => r.tenantId), rows.map((r) => r.deviceId), rows.map((r) => r.siteId), rows.map((r) => r.tsMs),
       rows.map((r) => r.employeeRef), rows.map((r) => r.kind), rows.map((r) => r.lat), rows.map((r) => r.lon),
       rows.map((r) => r.accuracyM),

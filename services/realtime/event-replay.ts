@@ -1,5 +1,5 @@
 import type { StreamBus, StreamEntry } from '../shared/bus.js';
-import { withTenant, type Pool } from '../shared/db.js';
+import { readAsTenant, type Pool } from '../shared/db.js';
 import type { EventType } from '../shared/contracts/events.js';
 import { decodeEvent, type StreamNames } from '../shared/contracts/stream-codec.js';
 import { eventMessage } from './live-protocol.js';
@@ -73,7 +73,8 @@ const STREAM_SEQ = "split_part(stream_id, '-', 2)::bigint";
 async function eventsFromTable(pool: Pool, tenantId: string, after: string, before: string | null, limit: number): Promise<QueuedEvent[]> {
   const from = parseStreamId(after)!;
   const to = before ? parseStreamId(before)! : null;
-  const rows = await withTenant(pool, tenantId, async (db) => {
+  // A read: one round trip with the tenant set in it (services/shared/db.ts).
+  const rows = await readAsTenant(pool, tenantId, async (db) => {
     const result = await db.query<EventRow>(
       `select stream_id, type, tenant_id, occurred_at, data
          from events

@@ -3,12 +3,13 @@ import type { Logger } from '../shared/log.js';
 import type { LiveAccess } from './live-auth.js';
 import type { LiveHub } from './live-hub.js';
 import { newLiveSocket, type LiveSocket } from './live-socket.js';
-import { internalError, unavailable, type ApiError } from '../shared/contracts/errors.js';
+import { ApiError, internalError, unavailable } from '../shared/contracts/errors.js';
 import { bearerToken, sendError } from '../shared/uws-http.js';
+import { isDatabaseUnavailable } from '../shared/db.js';
 
 export interface LiveRouteOptions {
   hub: LiveHub;
-  authorize(bearer: string): Promise<LiveAccess>;
+  authorize(bearer: string, source?: string): Promise<LiveAccess>;
   idleTimeoutS: number;
   maxBufferBytes: number;
   log: Logger;
@@ -35,6 +36,7 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const bearer = bearerToken(req);
+      const source = Buffer.from(res.getRemoteAddressAsText()).toString();
       let aborted = false;
       res.onAborted(() => (aborted = true));
       if (!hub.accepting) return refuse(res, unavailable('server shutting down'));
@@ -42,10 +44,15 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
       void (async () => {
         let access: LiveAccess;
         try {
-          access = await options.authorize(bearer);
+          access = await options.authorize(bearer, source);
         } catch (err) {
+          // Too many failed look-ups from this address: 429 with Retry-After.
+          if (err instanceof ApiError) {
+            if (!aborted) refuse(res, err);
+            return;
+          }
           log.error({ err }, 'live upgrade: authentication failed');
-          if (!aborted) refuse(res, internalError());
+          if (!aborted) refuse(res, isDatabaseUnavailable(err) ? unavailable('the database is unavailable; retry shortly') : internalError());
           return;
         }
         if (aborted) return;

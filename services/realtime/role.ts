@@ -1,8 +1,10 @@
+import { cachingAuthenticator } from '../shared/credential-cache.js';
+import { loginAttempts } from '../shared/login-attempts.js';
 import { createAuthenticator } from '../shared/principal.js';
 import { sessionTokens } from '../shared/jwt.js';
 import type { RoleStarter } from '../shared/runtime.js';
 import { eventReplay } from './event-replay.js';
-import { liveAuthorizer } from './live-auth.js';
+import { liveAuthorizer, liveCredentialCheck } from './live-auth.js';
 import { CredentialSockets } from './credential-sockets.js';
 import { LiveHub } from './live-hub.js';
 import { registerLiveRoute } from './live-route.js';
@@ -29,8 +31,18 @@ export const startRole: RoleStarter = async (runtime) => {
     streams: runtime.streams,
     log,
   });
-  const authorize = liveAuthorizer(createAuthenticator(runtime.pool('api'), tokens));
-  const credentialSockets = new CredentialSockets(async (credential) => (await authorize(credential)).ok, log, config.REALTIME_CREDENTIALS_RECHECK_MS);
+  // Refused credentials are remembered and limited per address as in the API (services/shared/credential-cache.ts);
+  // valid ones are not kept (ttlMs 0), so a revocation made through any API process is seen at the next upgrade.
+  const failureStore = runtime.backplane.connectRateLimitStore();
+  failureStore?.on('error', () => {}); // counted in this process while Redis is away (login-attempts.ts)
+  const authorize = liveAuthorizer(cachingAuthenticator(createAuthenticator(runtime.pool('api'), tokens), {
+    ttlMs: 0,
+    failures: loginAttempts({
+      redis: failureStore, prefix: `${config.REDIS_PREFIX}authfail:`, max: config.AUTH_FAILURES_PER_MIN, windowMs: 60_000, log,
+    }),
+  }));
+  const credentialSockets = new CredentialSockets(
+    liveCredentialCheck({ authorize, tokens, pool: runtime.pool('api'), log }), log, config.REALTIME_CREDENTIALS_RECHECK_MS);
   const hub = new LiveHub({
     credentialSockets,
     app: server.app,
@@ -49,6 +61,7 @@ export const startRole: RoleStarter = async (runtime) => {
   } catch (err) {
     hub.close();
     await reader.close();
+    failureStore?.disconnect();
     throw err;
   }
   registerLiveRoute(server.app, {
@@ -74,6 +87,7 @@ export const startRole: RoleStarter = async (runtime) => {
       (closing ??= (async () => {
         hub.close();
         await reader.close();
+        await failureStore?.quit().catch(() => failureStore.disconnect());
       })()),
   };
 };

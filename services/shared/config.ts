@@ -13,6 +13,10 @@ const EnvSchema = Type.Object({
   DATABASE_SERVICE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATABASE_SERVICE_PASSWORD: Type.Optional(Type.String()),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  /** When set, `/metrics` on every port answers only `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise). */
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  /** How long a pool waits for a new connection before the request answers 503 (a server down or unreachable). */
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5_000 }),
   /** The Redis of the stream bus, leases and rate limits; unset: the in-process bus (one process holds every role). */
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   /** Prefix of every Redis key fieldops writes, so that several deployments (or test files) share one Redis. */
@@ -76,6 +80,18 @@ const EnvSchema = Type.Object({
   INGEST_BATCH_MAX_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 5 }),
   /** Largest GpsBatch accepted, in fixes; larger ones are rejected as `batch_too_large`. */
   INGEST_MAX_BATCH_FIXES: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+  /**
+   * Largest MQTT packet (its remaining length) a device may send after CONNECT; a larger one ends the connection
+   * as soon as its length header is read (docs/design.md, "Device contract"). A CONNECT may be 2 KiB at most.
+   */
+  MQTT_MAX_PACKET_BYTES: Type.Integer({ minimum: 1024, maximum: 268_435_455, default: 64 * 1024 }),
+  /** A socket that sends no CONNECT this long after the TCP connect is closed. */
+  MQTT_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  /**
+   * Device logins per source address and minute that may find no usable device (unknown token, disabled device)
+   * before that address gets no more look-ups until the minute is over (MQTT: CONNACK 3; HTTP and WebSocket: 429).
+   */
+  INGEST_AUTH_FAILURES_PER_MIN: Type.Integer({ minimum: 1, default: 1000 }),
   /** Rows waiting for the database past which ingest stops reading from sockets. */
   INGEST_MAX_PENDING_ROWS: Type.Integer({ minimum: 100, default: 50_000 }),
   /**
@@ -107,6 +123,8 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_UNLIMITED_PER_MIN: Type.Integer({ minimum: 0, default: 0 }),
   /** Failed `POST /v1/auth/token` attempts per minute for one email at one organization. */
   LOGIN_ATTEMPTS_PER_MIN: Type.Integer({ minimum: 1, default: 10 }),
+  /** Bearer tokens or API keys per minute from one client address that may be looked up and found invalid. */
+  AUTH_FAILURES_PER_MIN: Type.Integer({ minimum: 1, default: 100 }),
   /** Where inspection photos and signatures are kept: `local` (under DATA_DIR/files) or `s3` (S3_* below). */
   FILE_STORAGE: Type.Union([Type.Literal('local'), Type.Literal('s3')], { default: 'local' }),
   /** The bucket for FILE_STORAGE=s3 (required then). */
@@ -162,6 +180,34 @@ export class ConfigError extends Error {
   readonly code = 'config_invalid';
 }
 
+/**
+ * Secret values known to be published — earlier docker-compose defaults, examples, words anyone tries
+ * first — in one place. A deployment carrying one is open to anyone who reads the repository (a JWT
+ * secret lets them mint an admin session for any tenant), so `fieldops start` and `migrate` refuse it.
+ */
+const PLACEHOLDER_SECRETS = [
+  /^change[-_ ]?me/i, /changeme/i, /placeholder/i, /replace[-_ ]?me/i, /^your[-_ ]/i, /^(secret|example)/i,
+  /^(password|postgres|fieldops|admin|test|default)$/i,
+  /^(.)\1*$/, // one character repeated (xxxxxxxx…, 00000000…)
+];
+const SECRET_VARIABLES = ['JWT_SECRET', 'DATABASE_SERVICE_PASSWORD', 'METRICS_TOKEN', 'WEBHOOK_SECRET_KEY'] as const;
+
+/** A value copied from an example rather than generated (PLACEHOLDER_SECRETS). */
+export function isPlaceholder(value: string): boolean {
+  return PLACEHOLDER_SECRETS.some((pattern) => pattern.test(value.trim()));
+}
+
+/** Throws a ConfigError naming every secret variable set to a known placeholder (docs/design.md, "Reliability and security"). */
+export function refusePlaceholderSecrets(config: Config): void {
+  const placeholders = SECRET_VARIABLES.filter((name) => {
+    const value = config[name];
+    return typeof value === 'string' && isPlaceholder(value);
+  });
+  if (placeholders.length) {
+    throw new ConfigError(`invalid configuration: ${placeholders.join(', ')} ${placeholders.length > 1 ? 'are' : 'is'} set to a known placeholder; set a long random value of your own`);
+  }
+}
+
 /** Parses and validates the environment once; the result is passed down, never re-read. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Env> = {}): Config {
   let parsed: Env;
@@ -176,9 +222,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (Boolean(parsed.S3_ACCESS_KEY_ID) !== Boolean(parsed.S3_SECRET_ACCESS_KEY)) {
     throw new ConfigError('invalid configuration: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together');
   }
-  if (parsed.WEBHOOK_SECRET_KEY && isPlaceholder(parsed.WEBHOOK_SECRET_KEY)) {
-    throw new ConfigError('invalid configuration: WEBHOOK_SECRET_KEY is a placeholder; set a long random value (e.g. openssl rand -base64 48)');
-  }
   return {
     ...parsed,
     jwtSecret: parsed.JWT_SECRET ?? persistentSecret(parsed.DATA_DIR, 'jwt.secret'),
@@ -187,11 +230,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     demo: ['1', 'true', 'yes', 'on'].includes(parsed.FIELDOPS_DEMO),
     serviceDatabaseUrls: serviceUrls(parsed),
   };
-}
-
-/** Values copied from examples rather than generated: `change-me…`, `changeme`, `placeholder`, `secret…`, `xxxx…`. */
-export function isPlaceholder(value: string): boolean {
-  return /^(change[-_ ]?me|changeme|placeholder|replace[-_ ]?me|your[-_ ]|secret|example|x{8,}|0{8,})/i.test(value.trim());
 }
 
 function pickDefined(env: NodeJS.ProcessEnv): Record<string, string> {

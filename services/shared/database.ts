@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import pg from 'pg';
 import type { Config, ServiceDbRole } from './config.js';
 import { SERVICE_DB_ROLES } from './config.js';
-import { createPool, type Pool } from './db.js';
+import { createPool, hearConnectionErrors, type Pool } from './db.js';
 import { DataDirInUseError, EMBEDDED_USER, EmbeddedPostgres, embeddedConnection } from './embedded-postgres.js';
 import type { Logger } from './log.js';
 import { NoticeRelay, sessionScopedClient } from './session-scoped-client.js';
@@ -66,8 +66,10 @@ class ServerDatabase implements Database {
   readonly description: string;
   private readonly ownerUrl: string;
   private readonly serviceUrls: Record<ServiceDbRole, string>;
+  private readonly connectTimeoutMs: number;
 
   constructor(config: Config) {
+    this.connectTimeoutMs = config.DATABASE_CONNECT_TIMEOUT_MS;
     if (!config.DATABASE_URL || !config.serviceDatabaseUrls) throw new Error('no DATABASE_URL: the server database needs one');
     this.ownerUrl = config.DATABASE_URL;
     this.serviceUrls = config.serviceDatabaseUrls;
@@ -76,11 +78,11 @@ class ServerDatabase implements Database {
   }
 
   servicePool(role: ServiceDbRole, max: number): Pool {
-    return createPool(this.serviceUrls[role], max, `fieldops-${role}`);
+    return createPool(this.serviceUrls[role], max, `fieldops-${role}`, this.connectTimeoutMs);
   }
 
   serviceClient(role: ServiceDbRole, applicationName: string): pg.Client {
-    return new pg.Client({ connectionString: this.serviceUrls[role], application_name: applicationName });
+    return new pg.Client({ connectionString: this.serviceUrls[role], application_name: applicationName, connectionTimeoutMillis: this.connectTimeoutMs });
   }
 
   ownerClient(): pg.Client {
@@ -88,7 +90,7 @@ class ServerDatabase implements Database {
   }
 
   ownerPool(max: number): Pool {
-    return createPool(this.ownerUrl, max, 'fieldops-owner');
+    return createPool(this.ownerUrl, max, 'fieldops-owner', this.connectTimeoutMs);
   }
 
   async close(): Promise<void> {}
@@ -129,7 +131,7 @@ class EmbeddedDatabase implements Database {
   private pool(role: string, max: number, applicationName: string): Pool {
     // Connections are kept (no idle timeout): each one's named statements live in the shared session.
     const pool = new pg.Pool({ ...embeddedConnection(this.socketDir), Client: this.clientClass(role), max, application_name: applicationName, idleTimeoutMillis: 0 });
-    pool.on('error', () => {});
+    hearConnectionErrors(pool);
     return pool;
   }
 

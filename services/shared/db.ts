@@ -10,16 +10,32 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
-export function createPool(connectionString: string, max: number, applicationName: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000 });
-  // An idle client's connection dying (database restart) must not crash the process; the pool replaces it.
-  pool.on('error', () => {});
+/** Default of DATABASE_CONNECT_TIMEOUT_MS: a pool never waits without bound for a server that does not answer. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+export function createPool(connectionString: string, max: number, applicationName: string, connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000, connectionTimeoutMillis: connectTimeoutMs,
+  });
+  hearConnectionErrors(pool);
   return pool;
+}
+
+/**
+ * A connection dying (the server restarting, the network cut) makes its client emit `error`, once or twice.
+ * Idle in the pool, the pool hears it and replaces the client; checked out, nobody does unless its holder
+ * listens — and an `error` event nobody hears ends the process (found by the PostgreSQL restart drill, a
+ * geofence process between two statements). So every client listens from its first connect: its holder's next
+ * statement fails instead, and a holder that releases it with the error has it dropped, not reused.
+ */
+export function hearConnectionErrors(pool: pg.Pool): void {
+  pool.on('error', () => {});
+  pool.on('connect', (client) => { client.on('error', () => {}); });
 }
 
 /** A service role's pool on the server (tests and benches; the roles ask `runtime.pool`, which knows the embedded path too). */
 export function createServicePool(config: ServerConfig, role: ServiceDbRole, max = config.DATABASE_POOL_SIZE): pg.Pool {
-  return createPool(config.serviceDatabaseUrls[role], max, `fieldops-${role}`);
+  return createPool(config.serviceDatabaseUrls[role], max, `fieldops-${role}`, config.DATABASE_CONNECT_TIMEOUT_MS);
 }
 
 /**
@@ -59,39 +75,45 @@ async function onTenantConnection<T>(
   pool: pg.Pool, tenantId: string, mode: 'transaction' | 'reads',
   work: (db: Queryable) => Promise<T>, inPlainTransaction: (db: PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
-  if (!pipelines(client)) {
+  return holdConnection(pool, async (client, drop) => {
+    if (!pipelines(client)) return inTransaction(client, () => inPlainTransaction(client));
+    const db = new TenantConnection(client, mode, tenantId);
     try {
-      return await inTransaction(client, () => inPlainTransaction(client));
-    } finally {
-      client.release();
+      const result = await work(db);
+      await db.commit();
+      return result;
+    } catch (err) {
+      // A transaction that could not be rolled back must not be handed to the pool's next user.
+      if (!(await db.rollback())) drop(err);
+      throw err;
     }
-  }
-  const db = new TenantConnection(client, mode, tenantId);
-  let result: T;
-  try {
-    result = await work(db);
-  } catch (err) {
-    client.release(await db.finish(false));
-    throw err;
-  }
-  try {
-    await db.finish(true);
-  } catch (err) {
-    // A commit that failed leaves the connection in an unknown state: the pool drops it.
-    client.release(err instanceof Error ? err : true);
-    throw err;
-  }
-  client.release();
-  return result;
+  });
 }
 
-export async function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
+export function withTransaction<T>(pool: pg.Pool, work: (db: PoolClient) => Promise<T>): Promise<T> {
+  return holdConnection(pool, (db) => inTransaction(db, () => work(db)));
+}
+
+/**
+ * Holds a pooled connection for `use`, then releases it — or drops it when it may be unsound: it broke
+ * while held, `use` failed for want of the database (but for a statement or lock timeout, which leaves
+ * the connection sound), or `use` called `drop`.
+ */
+async function holdConnection<T>(pool: pg.Pool, use: (db: PoolClient, drop: (reason: unknown) => void) => Promise<T>): Promise<T> {
   const db = await pool.connect();
+  // A connection that dies between two statements (the server restarting, the network cut) is noted here,
+  // so that the client is dropped on release, not reused (see hearConnectionErrors).
+  let broken: Error | undefined;
+  const drop = (reason: unknown) => { broken ??= reason instanceof Error ? reason : new Error(String(reason)); };
+  db.on('error', drop);
   try {
-    return await inTransaction(db, () => work(db));
+    return await use(db, drop);
+  } catch (err) {
+    if (isDatabaseUnavailable(err) && !['57014', '55P03'].includes(pgErrorCode(err) ?? '')) drop(err);
+    throw err;
   } finally {
-    db.release();
+    db.off('error', drop);
+    db.release(broken);
   }
 }
 
@@ -115,6 +137,26 @@ export const PgError = {
   checkViolation: '23514',
   invalidTextRepresentation: '22P02',
 } as const;
+
+/**
+ * Whether a failure says the database cannot serve now rather than that the request was wrong: a
+ * statement or lock timeout (the service roles' `statement_timeout`, migration 011), the server shutting
+ * down, starting or out of connections, or no connection at all (refused, reset, the pool's connect
+ * timeout). The API answers these 503 `unavailable`, and the client retries.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const code = pgErrorCode(err);
+  if (code && (UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08'))) return true;
+  if (code && UNREACHABLE_ERRNOS.has(code)) return true;
+  if (err instanceof AggregateError) return err.errors.some(isDatabaseUnavailable);
+  const message = err instanceof Error ? err.message : '';
+  return /timeout exceeded when trying to connect|Connection terminated|connection is closed|Client has encountered a connection error/i.test(message);
+}
+
+// query_canceled (statement_timeout), lock_not_available, idle_in_transaction_session_timeout,
+// admin/crash shutdown, cannot_connect_now, too_many_connections, insufficient_resources.
+const UNAVAILABLE_SQLSTATES = new Set(['57014', '55P03', '25P03', '57P01', '57P02', '57P03', '53300', '53000']);
+const UNREACHABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
 
 export function pgErrorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;

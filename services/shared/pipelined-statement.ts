@@ -1,15 +1,18 @@
 import pg from 'pg';
 
-/** A statement written ahead of another, answered without rows (docs/design.md, "Cost of a request"). */
+/** A statement written ahead of another, its answer dropped (docs/design.md, "Cost of a request"). */
 export interface LeadingStatement {
+  /** Named: prepared on a connection the first time, then only bound and executed. */
+  name?: string;
   text: string;
-  values?: unknown[];
+  values?: (string | null)[];
 }
 
 /** What the client calls on the statement it is waiting for (pg's Query has them; its typings do not say so). */
 interface ProtocolHandlers {
   text?: string;
   name?: string;
+  values?: unknown;
   handleRowDescription(msg: unknown): void;
   handleDataRow(msg: unknown): void;
   handleCommandComplete(msg: unknown, connection: pg.Connection): void;
@@ -27,7 +30,7 @@ interface ProtocolConnection {
   parsedStatements: Record<string, string>;
   submittedNamedStatements: Record<string, string>;
   parse(config: { text: string; name: string; types: number[] }): void;
-  bind(config: { portal: string; statement: string; values: unknown[] }): void;
+  bind(config: { portal: string; statement: string; values: (string | null)[] }): void;
   execute(config: { portal: string; rows: number }): void;
 }
 
@@ -41,32 +44,46 @@ interface ProtocolConnection {
  * the Sync and roll the implicit transaction back; the caller sees that error.
  *
  * The client routes every protocol message to the statement it waits for; this one swallows the
- * leading statements' answers (rows and completions) and hands the rest to a plain `pg.Query`, whose
- * name the client's prepared-statement bookkeeping sees only once the leading answers are in.
+ * leading statements' answers (rows and completions) and hands the rest to a plain `pg.Query`. The
+ * client records a completed parse under the waiting statement's `name` and `text`: these follow the
+ * answers, naming each leading statement in turn and then the query.
  */
 export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> implements pg.Submittable {
   readonly result: Promise<pg.QueryResult<R>>;
+  /** Set by the client when it times statements (`query_timeout`): told the outcome, as with any query. */
+  callback?: (err: Error | null, result?: pg.QueryResult<R>) => void;
   private readonly query: ProtocolHandlers;
-  private leadingLeft: number;
+  /** Leading statements answered so far. */
+  private answered = 0;
 
   constructor(private readonly leading: LeadingStatement[], config: pg.QueryConfig) {
     let settle!: (err: Error | null, result?: pg.QueryResult<R>) => void;
     this.result = new Promise((resolve, reject) => {
-      settle = (err, result) => (err ? reject(err) : resolve(result!));
+      let settled = false;
+      settle = (err, result) => {
+        // pg.Query can answer twice (a failed bind, then the Sync's ReadyForQuery): the first counts.
+        if (settled) return;
+        settled = true;
+        if (err) reject(err);
+        else resolve(result!);
+        this.callback?.(err, result);
+      };
     });
     // Extended protocol always: a simple Query message may not follow a Bind/Execute before the Sync.
     const options = { ...config, types: config.types ?? pg.types, queryMode: 'extended', callback: settle };
     this.query = new pg.Query(options as pg.QueryConfig) as unknown as ProtocolHandlers;
-    this.leadingLeft = leading.length;
   }
 
-  // The client records a parse under the waiting statement's name: not the leading, unnamed ones'.
+  private get inLeading(): boolean {
+    return this.answered < this.leading.length;
+  }
+
   get name(): string | undefined {
-    return this.leadingLeft > 0 ? undefined : this.query.name;
+    return this.inLeading ? this.leading[this.answered]!.name : this.query.name;
   }
 
   get text(): string | undefined {
-    return this.leadingLeft > 0 ? undefined : this.query.text;
+    return this.inLeading ? this.leading[this.answered]!.text : this.query.text;
   }
 
   submit(connection: pg.Connection): Error | null {
@@ -75,9 +92,9 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
     if (refused) return refused;
     wire.stream.cork?.();
     try {
-      for (const { text, values = [] } of this.leading) {
-        wire.parse({ text, name: '', types: [] });
-        wire.bind({ portal: '', statement: '', values });
+      for (const { name = '', text, values = [] } of this.leading) {
+        if (!name || wire.parsedStatements[name] !== text) wire.parse({ text, name, types: [] });
+        wire.bind({ portal: '', statement: name, values });
         wire.execute({ portal: '', rows: 0 });
       }
       // Writes Parse (unless prepared on this connection), Bind, Describe, Execute and the Sync.
@@ -89,8 +106,9 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
 
   /** pg.Query's own refusals, checked before anything is written (afterwards the leading statements would hang without a Sync). */
   private refusal(wire: ProtocolConnection): Error | null {
-    const { name, text } = this.query;
+    const { name, text, values } = this.query;
     if (typeof text !== 'string') return new Error('A pipelined statement needs its text.');
+    if (values !== undefined && !Array.isArray(values)) return new Error('Query values must be an array');
     const previous = name ? wire.parsedStatements[name] ?? wire.submittedNamedStatements[name] : undefined;
     if (previous && previous !== text) return new Error(`Prepared statements must be unique - '${name}' was used for a different statement`);
     return null;
@@ -101,11 +119,11 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
   }
 
   handleDataRow(msg: unknown): void {
-    if (this.leadingLeft === 0) this.query.handleDataRow(msg);
+    if (!this.inLeading) this.query.handleDataRow(msg);
   }
 
   handleCommandComplete(msg: unknown, connection: pg.Connection): void {
-    if (this.leadingLeft > 0) this.leadingLeft--;
+    if (this.inLeading) this.answered++;
     else this.query.handleCommandComplete(msg, connection);
   }
 
@@ -114,7 +132,7 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
   }
 
   handleError(err: Error, connection: pg.Connection): void {
-    if (this.leadingLeft > 0) {
+    if (this.inLeading) {
       // A leading statement failed: the server skipped the rest, so the statement was never prepared.
       const { name } = this.query;
       if (name) delete (connection as unknown as ProtocolConnection).submittedNamedStatements[name];

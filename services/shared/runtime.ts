@@ -53,7 +53,7 @@ export class Runtime {
   }
 
   realtimeServer(): UwsServer {
-    this.uws ??= new UwsServer();
+    this.uws ??= new UwsServer({ metricsToken: this.config.METRICS_TOKEN });
     return this.uws;
   }
 

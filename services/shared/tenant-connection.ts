@@ -9,8 +9,7 @@ type QueryMethod = pg.PoolClient['query'];
  * (docs/design.md, "Cost of a request"):
  *
  * - `transaction`: `begin` and the tenant go ahead of the first statement; the caller ends with
- *   `finish(true|false)`, which commits or rolls back — a transaction of n statements costs n + 1
- *   round trips instead of n + 3.
+ *   `commit()` or `rollback()` — a transaction of n statements costs n + 1 round trips instead of n + 3.
  * - `reads`: every statement runs alone in an implicit transaction (one extended-protocol Sync) that
  *   first sets the tenant and read-only, both local: one round trip per statement, and nothing is
  *   left behind on the connection after it, error or not. A write is refused by the server.
@@ -24,7 +23,7 @@ export class TenantConnection {
   private closed = false;
 
   constructor(private readonly client: pg.PoolClient, private readonly mode: 'transaction' | 'reads', private readonly tenantId: string) {
-    this.leading = mode === 'transaction' ? [{ text: 'begin' }, { text: SET_TENANT, values: [tenantId] }] : null;
+    this.leading = mode === 'transaction' ? [{ text: 'begin' }, { name: 'fieldops_set_tenant', text: SET_TENANT, values: [tenantId] }] : null;
   }
 
   readonly query = ((...args: unknown[]) => {
@@ -33,7 +32,7 @@ export class TenantConnection {
     const config = statementConfig(first, values, args.length);
     if (this.mode === 'reads') {
       if (!config) throw new Error('tenant reads take statements (text or config) only: cursors, streams and callbacks need a transaction');
-      return this.track(this.pipelined([{ text: SET_TENANT_READ_ONLY, values: [this.tenantId] }], config));
+      return this.track(this.pipelined([{ name: 'fieldops_read_as_tenant', text: SET_TENANT_READ_ONLY, values: [this.tenantId] }], config));
     }
     const leading = this.leading;
     this.leading = null;
@@ -45,25 +44,22 @@ export class TenantConnection {
     return this.track((this.client.query as (...a: unknown[]) => unknown)(...args));
   }) as QueryMethod;
 
-  /**
-   * Ends the request's use of the connection: commits (`ok`) or rolls back what a transaction began, and
-   * waits for statements still running. Returns the error to release the connection with (so the pool
-   * drops it) when its state is unknown: a rollback that failed must not hand an open transaction on.
-   */
-  async finish(ok: boolean): Promise<Error | undefined> {
+  /** Commits what the transaction began, once the statements still running are done. */
+  async commit(): Promise<void> {
+    if (await this.close()) await this.client.query('commit');
+  }
+
+  /** Rolls back what the transaction began; false when that failed, so the connection's state is unknown. */
+  async rollback(): Promise<boolean> {
+    if (!(await this.close())) return true;
+    return this.client.query('rollback').then(() => true, () => false);
+  }
+
+  /** Ends the request's use: later statements are refused. True when a transaction was begun. */
+  private async close(): Promise<boolean> {
     this.closed = true;
     await Promise.allSettled(this.inFlight);
-    if (!this.begun) return undefined;
-    if (ok) {
-      await this.client.query('commit');
-      return undefined;
-    }
-    try {
-      await this.client.query('rollback');
-      return undefined;
-    } catch (err) {
-      return err instanceof Error ? err : new Error(String(err));
-    }
+    return this.begun;
   }
 
   private pipelined(leading: LeadingStatement[], config: pg.QueryConfig): Promise<pg.QueryResult> {

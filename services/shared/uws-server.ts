@@ -1,5 +1,8 @@
 import uWS from 'uWebSockets.js';
 import promClient from 'prom-client';
+import { unauthorized } from './contracts/errors.js';
+import { metricsAccess } from './metrics-access.js';
+import { sendError } from './uws-http.js';
 
 /**
  * The realtime port (docs/design.md, "Roles and processes"): one uWebSockets.js app that the ingest role (`/v1/ingest`,
@@ -9,7 +12,13 @@ export class UwsServer {
   readonly app: uWS.TemplatedApp = uWS.App();
   private listenSocket: uWS.us_listen_socket | null = null;
   private metricsServed = false;
+  private readonly metricsAllowed: (authorization: string | undefined) => boolean;
   port = 0;
+
+  /** `metricsToken`: METRICS_TOKEN, which closes `/metrics` to callers without it (services/shared/metrics-access.ts). */
+  constructor(options: { metricsToken?: string } = {}) {
+    this.metricsAllowed = metricsAccess(options.metricsToken);
+  }
 
   /**
    * `GET /metrics` (the process's default prom-client registry), so that an ingest-only or realtime-only
@@ -18,7 +27,8 @@ export class UwsServer {
   serveMetrics(): void {
     if (this.metricsServed) return;
     this.metricsServed = true;
-    this.app.get('/metrics', (res) => {
+    this.app.get('/metrics', (res, req) => {
+      if (!this.metricsAllowed(req.getHeader('authorization'))) return sendError(res, unauthorized('/metrics needs the metrics token (Authorization: Bearer …)'));
       let aborted = false;
       res.onAborted(() => { aborted = true; });
       void promClient.register.metrics().then((text) => {

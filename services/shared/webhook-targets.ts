@@ -72,7 +72,7 @@ export function parseAllowList(spec: string): AllowList {
   const suffixes: string[] = [];
   const ranges = new BlockList();
   for (const raw of spec.split(',')) {
-    const entry = raw.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+    const entry = raw.trim().toLowerCase().replace(/^\[([^\]]*)\]/, '$1'); // [::1], [fd00::]/8
     if (!entry) continue;
     if (addRange(ranges, entry)) continue;
     if (entry.startsWith('*.')) suffixes.push(entry.slice(1));

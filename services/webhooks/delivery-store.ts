@@ -45,8 +45,8 @@ export interface ClaimLimits {
 
 /**
  * The deliveries' statements for the webhooks role (docs/design.md, "Webhooks"), as `fieldops_worker`
- * (every tenant's deliveries). Claims take due deliveries whose key has no earlier pending delivery
- * for the same endpoint (per-key order), skip rows another worker has locked, and push
+ * (every tenant's deliveries). Claims take due pending deliveries (only the oldest unfinished one of
+ * each endpoint and key is pending: per-key order), skip rows another worker has locked, and push
  * `next_attempt_at` past the attempt's deadline — the lease.
  */
 export function createDeliveryStore(db: Queryable) {
@@ -62,9 +62,6 @@ export function createDeliveryStore(db: Queryable) {
            where d.status = 'pending' and d.next_attempt_at <= now()
              and (w.enabled or d.event_type = 'ping')
              and d.webhook_id <> all ($1::uuid[])
-             and not exists (select from webhook_deliveries p
-                              where p.webhook_id = d.webhook_id and p.ordering_key = d.ordering_key
-                                and p.status = 'pending' and p.seq < d.seq)
            order by d.next_attempt_at, d.seq
            limit $2
            for update of d skip locked
@@ -97,8 +94,9 @@ export function createDeliveryStore(db: Queryable) {
 
     /**
      * Records attempts and their outcomes in one statement: each delivery's state (only if the attempt
-     * still holds it), its attempt row, and the endpoints' failure record (cleared by a success, started
-     * by the first failure). Returns the endpoints whose deliveries failed for good in this batch.
+     * still holds it), the next queued delivery of its key made pending when it is finished, its attempt
+     * row, and the endpoints' failure record (cleared by a success, started by the first failure).
+     * Returns the endpoints whose deliveries failed for good in this batch.
      */
     async complete(records: readonly AttemptRecord[]): Promise<string[]> {
       if (records.length === 0) return [];
@@ -115,8 +113,13 @@ export function createDeliveryStore(db: Queryable) {
                  last_status_code = r.status_code, last_error = r.error,
                  completed_at = case when r.status = 'pending' then null else now() end
             from results r
-           where d.seq = r.seq and d.attempts = r.attempt
-          returning d.seq, d.tenant_id, d.webhook_id, d.status
+           where d.seq = r.seq and d.attempts = r.attempt and d.status = 'pending'
+          returning d.seq, d.tenant_id, d.webhook_id, d.ordering_key, d.status
+        ), promoted as (
+          update webhook_deliveries q set status = 'pending', next_attempt_at = now()
+           where q.seq in (select (select min(n.seq) from webhook_deliveries n
+                                    where n.webhook_id = u.webhook_id and n.ordering_key = u.ordering_key and n.status = 'queued')
+                             from updated u where u.status <> 'pending')
         ), recorded as (
           insert into webhook_attempts (delivery_seq, attempt, tenant_id, started_at, duration_ms, status_code, error, response_excerpt)
           select r.seq, r.attempt, u.tenant_id, r.started_at, r.duration_ms, r.status_code, r.error, r.excerpt
@@ -139,6 +142,26 @@ export function createDeliveryStore(db: Queryable) {
         ],
       });
       return rows.map((r) => r.webhook_id);
+    },
+
+    /**
+     * Makes pending the first queued delivery of each key that has none pending. Needed only after a race:
+     * a delivery routed as `queued` behind one that was finishing in a transaction it could not see yet.
+     * Looks at deliveries queued for more than `olderThanMs` only.
+     */
+    async promoteStranded(olderThanMs: number): Promise<number> {
+      const { rowCount } = await db.query({
+        name: 'fieldops_webhook_promote_stranded',
+        text: `
+        update webhook_deliveries q set status = 'pending', next_attempt_at = now()
+         where q.seq in (select distinct on (h.webhook_id, h.ordering_key) h.seq from webhook_deliveries h
+                          where h.status = 'queued' order by h.webhook_id, h.ordering_key, h.seq)
+           and q.created_at < now() - make_interval(secs => $1::double precision / 1000)
+           and not exists (select from webhook_deliveries p
+                            where p.webhook_id = q.webhook_id and p.ordering_key = q.ordering_key and p.status = 'pending')`,
+        values: [olderThanMs],
+      });
+      return rowCount ?? 0;
     },
 
     /**

@@ -60,6 +60,17 @@ describe('/v1/devices', () => {
     expect(list.body).not.toContain(device.token);
   });
 
+  it('shows the refusals ingest counted for the device, by reason', async () => {
+    const device = (await inject('POST', '/v1/devices', { name: 'Van tracker', kind: 'tracker' })).json().data;
+    expect(device.rejected).toEqual({});
+    await asTenant(db.owner, org.id, (c) => c.query(
+      `insert into device_rejections (device_id, tenant_id, reason, count, last_at)
+       values ($1, $2, 'ts_in_future', 3, now()), ($1, $2, 'invalid_lat', 1, now())`, [device.id, org.id]));
+    expect((await inject('GET', `/v1/devices/${device.id}`)).json().data.rejected).toEqual({ ts_in_future: 3, invalid_lat: 1 });
+    const listed = (await inject('GET', '/v1/devices?limit=100')).json().data.find((d: { id: string }) => d.id === device.id);
+    expect(listed.rejected).toEqual({ ts_in_future: 3, invalid_lat: 1 });
+  });
+
   it('lists with filters, last contact and last position', async () => {
     const assetId = await createAsset(db.owner, org.id, 'Loader');
     const tracker = (await inject('POST', '/v1/devices', { name: 'Loader tracker', kind: 'tracker', asset_id: assetId })).json().data;

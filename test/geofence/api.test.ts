@@ -214,8 +214,9 @@ describe('GET /v1/gps-events', () => {
     expect(errorOf(res).issues).toEqual([{ path: 'geofence_id', message: expect.any(String) }]);
   });
 
+  // A bucketed track spans a bounded range (10,080 buckets: 35 days of 5m), so `to` is named here.
   it('returns a time-bucketed track', async () => {
-    const res = await call('GET', `/v1/gps-events?device_id=${deviceId}&bucket=5m&sort=ts&from=${new Date(t0).toISOString()}`);
+    const res = await call('GET', `/v1/gps-events?device_id=${deviceId}&bucket=5m&sort=ts&from=${new Date(t0).toISOString()}&to=${new Date(t0 + 3600_000).toISOString()}`);
     expect(res.statusCode, res.body).toBe(200);
     const buckets = res.json().data;
     expect(buckets.map((b: { bucket: string; fixes: number }) => [b.bucket, b.fixes])).toEqual([

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import protobuf from 'protobufjs';
-import { decodeGps, decodePunch, MAX_FUTURE_MS } from '../../ingest/decode.js';
+import { decodeGps, decodePunch, TIME_WINDOW } from '../../ingest/decode.js';
 import { encodeGpsBatch, encodePunch } from '../../ingest/proto.js';
 
-const limits = { maxBatchFixes: 5, maxFutureMs: MAX_FUTURE_MS };
+const limits = { maxBatchFixes: 5, ...TIME_WINDOW };
+const DAY_MS = 24 * 3600_000;
 const now = 1_800_000_000_000;
 
 describe('decodeGps', () => {
@@ -13,7 +14,7 @@ describe('decodeGps', () => {
       { ts_ms: now - 1, lat: 1, lon: 2, speed_mps: NaN },
       { ts_ms: now, lat: NaN, lon: 2 },
       { ts_ms: now, lat: 1, lon: -181 },
-      { ts_ms: now + MAX_FUTURE_MS + 1, lat: 1, lon: 2 },
+      { ts_ms: now + TIME_WINDOW.maxFutureMs + 1, lat: 1, lon: 2 },
       { lat: 1, lon: 2 },
     ] }), 'protobuf', limits, now);
     expect(sut).toEqual({
@@ -21,6 +22,29 @@ describe('decodeGps', () => {
       fixes: [{ tsMs: now - 1, lat: 1, lon: 2, speedMps: null, headingDeg: 0, accuracyM: 0, altitudeM: 0, batteryPct: 0, seq: 0 }],
       rejected: [{ index: 1, reason: 'invalid_lat' }, { index: 2, reason: 'invalid_lon' }, { index: 3, reason: 'ts_in_future' }, { index: 4, reason: 'invalid_ts' }],
     });
+  });
+
+  it('keeps to the time window: at most 10 minutes ahead, no older than the positions\' retention (90 days)', () => {
+    const at = (tsMs: number) => decodeGps(encodeGpsBatch({ fixes: [{ ts_ms: tsMs, lat: 1, lon: 2 }] }), 'protobuf', limits, now);
+    expect(at(now + 9 * 60_000)).toMatchObject({ ok: true, rejected: [] });
+    expect(at(now + 10 * 60_000 + 1)).toMatchObject({ ok: true, fixes: [], rejected: [{ index: 0, reason: 'ts_in_future' }] });
+    expect(at(now + 2 * 3600_000)).toMatchObject({ ok: true, fixes: [], rejected: [{ index: 0, reason: 'ts_in_future' }] });
+    expect(at(now - 89 * DAY_MS)).toMatchObject({ ok: true, rejected: [] });
+    expect(at(now - 91 * DAY_MS)).toMatchObject({ ok: true, fixes: [], rejected: [{ index: 0, reason: 'ts_too_old' }] });
+    expect(at(1)).toMatchObject({ ok: true, fixes: [], rejected: [{ index: 0, reason: 'ts_too_old' }] });
+    const punchAt = (tsMs: number) => decodePunch(Buffer.from(JSON.stringify({ ts_ms: tsMs, employee_id: 'B-1', kind: 'in' })), 'json', limits, now);
+    expect(punchAt(1)).toEqual({ ok: false, reason: 'ts_too_old' });
+    expect(punchAt(now - 200 * DAY_MS)).toMatchObject({ ok: true }); // punches are kept 400 days
+    expect(punchAt(now + 11 * 60_000)).toEqual({ ok: false, reason: 'ts_in_future' });
+  });
+
+  it('limits a JSON batch by its number of fixes, not by the protobuf byte bound', () => {
+    const jsonLimits = { ...limits, maxBatchFixes: 500 };
+    const verbose = (n: number) => Buffer.from(JSON.stringify({ fixes: Array.from({ length: n }, (_, i) => ({
+      ts_ms: now - i * 1000, lat: 52.520008123456, lon: 13.404954123456, speed_mps: 4.51234, heading_deg: 90.12345,
+      accuracy_m: 5.12345, altitude_m: 34.12345, battery_pct: 88.12345, seq: 4_000_000_000 + i })) }));
+    for (const n of [300, 379, 500]) expect(decodeGps(verbose(n), 'json', jsonLimits, now)).toMatchObject({ ok: true, rejected: [] });
+    expect(decodeGps(verbose(501), 'json', jsonLimits, now)).toEqual({ ok: false, reason: 'batch_too_large' });
   });
 
   it('refuses a whole batch that is undecodable, empty or too large', () => {

@@ -5,7 +5,7 @@ import { asTenant, createAsset, createDevice, createOrg, type TestDevice, type T
 import { encodeGpsBatch, encodePunch } from '../../ingest/proto.js';
 import { decodePositions, decodePunches, shardKey } from '../../services/shared/contracts/stream-codec.js';
 import { strictly } from '../support/streams.js';
-import { closed, connectDevice, connectError, metricValue, startIngest, type IngestUnderTest } from './support.js';
+import { closed, connectDevice, connectError, metricValue, refusalsOf, startIngest, type IngestUnderTest } from './support.js';
 import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
@@ -102,12 +102,13 @@ describe('MQTT ingest', () => {
     for (const ts of [...good, mixedOk]) await waitFor(async () => (await positionCount(device.id, ts)) === 1, `fix ${ts}`);
     expect(await positionCount(device.id, far)).toBe(0);
     expect(await positionCount(device.id, tsBase + 10_000_000)).toBe(0);
-    const counted = async (reason: string) => metricValue(sut.httpBase, 'fieldops_ingest_rejected_total', { device_id: device.id, reason });
-    expect(await counted('undecodable')).toBe(2);
-    expect(await counted('invalid_lat')).toBe(3);
-    expect(await counted('invalid_lon')).toBe(1);
-    expect(await counted('ts_in_future')).toBe(1);
-    expect(await counted('batch_too_large')).toBe(1);
+    // Per device in device_rejections (shown by the devices API); /metrics counts by reason only.
+    expect(await refusalsOf(db.owner, device.id, { undecodable: 2, invalid_lat: 3, invalid_lon: 1, ts_in_future: 1, batch_too_large: 1 }))
+      .toEqual({ undecodable: 2, invalid_lat: 3, invalid_lon: 1, ts_in_future: 1, batch_too_large: 1 });
+    expect(await metricValue(sut.httpBase, 'fieldops_ingest_rejected_total', { reason: 'invalid_lat' })).toBeGreaterThanOrEqual(3);
+    const metrics = await (await fetch(`${sut.httpBase}/metrics`)).text();
+    expect(metrics).not.toContain(device.id);
+    expect(metrics).not.toContain('device_id=');
   });
 
   it('appends committed fixes to the position stream of their shard as PositionRecords', async () => {
@@ -185,6 +186,23 @@ describe('MQTT authentication and authorization', () => {
     expect((await connectError(sut.mqttUrl, { username: other.id, password: device.token })).code).toBe(4);
   });
 
+  it('refuses a client id other than the device id (CONNACK 2); no device can end another\'s session', async () => {
+    const [mine, theirs] = [await createDevice(db.owner, org.id), await createDevice(db.owner, org.id)];
+    const own = await connectDevice(sut.mqttUrl, theirs.id, theirs.token);
+    const stillOpen = { value: true };
+    own.once('close', () => { stillOpen.value = false; });
+    for (const clientId of [theirs.id, 'some-tracker', '']) {
+      expect((await connectError(sut.mqttUrl, { username: mine.id, password: mine.token, clientId, protocolVersion: 4 })).code).toBe(2);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stillOpen.value).toBe(true);
+    expect(own.connected).toBe(true);
+    const ts = nextTs();
+    await own.publishAsync(`fieldops/${theirs.id}/gps`, Buffer.from(encodeGpsBatch({ fixes: [fix(ts)] })), { qos: 1 });
+    expect(await positionCount(theirs.id, ts)).toBe(1);
+    await own.endAsync();
+  });
+
   it('closes the connection of a device publishing to another device\'s topic, storing nothing', async () => {
     const client = await connectDevice(sut.mqttUrl, device.id, device.token);
     const gone = closed(client);
@@ -193,7 +211,7 @@ describe('MQTT authentication and authorization', () => {
     await gone;
     expect(await positionCount(other.id)).toBe(0);
     expect(await positionCount(device.id)).toBe(0);
-    expect(await metricValue(sut.httpBase, 'fieldops_ingest_rejected_total', { device_id: device.id, reason: 'unauthorized_topic' })).toBe(1);
+    expect(await refusalsOf(db.owner, device.id, { unauthorized_topic: 1 })).toEqual({ unauthorized_topic: 1 });
     client.end(true);
   });
 

@@ -87,10 +87,11 @@ describe('INGEST_PROCESSES=2: two processes share the MQTT port', () => {
   });
 
   it('cuts off a disabled device in whichever process holds its connections', async () => {
-    const victim = await createDevice(db.owner, org.id);
-    const clients = await Promise.all(Array.from({ length: 6 }, () => connectDevice(sut.mqttUrl, victim.id, victim.token)));
+    // One connection per device (client id = device id): six devices, spread by the kernel over both processes.
+    const victims = await Promise.all(Array.from({ length: 6 }, () => createDevice(db.owner, org.id)));
+    const clients = await Promise.all(victims.map((v) => connectDevice(sut.mqttUrl, v.id, v.token)));
     const gone = Promise.all(clients.map(closed));
-    await asTenant(db.owner, org.id, (tx) => tx.query('update devices set disabled_at = now() where id = $1', [victim.id]));
+    await asTenant(db.owner, org.id, (tx) => tx.query('update devices set disabled_at = now() where id = any($1::uuid[])', [victims.map((v) => v.id)]));
     await gone;
     expect(clients.every((c) => !c.connected)).toBe(true);
   });

@@ -64,9 +64,9 @@ describe('ingest when the database fails', () => {
         const ts = base + k * 100 + i;
         await Promise.all([0, 1, 2].map(async (j) => {
           // The same fix sent twice (a retransmit) must still be one row.
-          await client.publishAsync(`fieldops/${device.id}/gps`, gps(ts + j * 10_000_000), { qos: 1 });
-          await client.publishAsync(`fieldops/${device.id}/gps`, gps(ts + j * 10_000_000), { qos: 1 });
-          acked.get(device.id)!.push(ts + j * 10_000_000);
+          await client.publishAsync(`fieldops/${device.id}/gps`, gps(ts + j * 1_000_000), { qos: 1 });
+          await client.publishAsync(`fieldops/${device.id}/gps`, gps(ts + j * 1_000_000), { qos: 1 });
+          acked.get(device.id)!.push(ts + j * 1_000_000);
         }));
       }
     });
@@ -148,7 +148,8 @@ describe('ingest when Redis fails', () => {
     for (const ts of during) await client.publishAsync(topic, gps(ts), { qos: 1 });
     expect(await storedIds([device.id])).toHaveLength(31);
     await waitFor(async () => {
-      const { rows } = await db.owner.query('select 1 from stream_gaps');
+      // Every batch commits with a provisional gap; the failed append makes it permanent (expires_at null).
+      const { rows } = await db.owner.query('select 1 from stream_gaps where expires_at is null');
       return rows.length > 0;
     }, 'a stream gap');
     expect(await metricValue(sut.httpBase, 'fieldops_ingest_stream_gaps_total', { stream: 'positions' })).toBeGreaterThan(0);

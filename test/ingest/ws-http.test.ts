@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { asTenant, createDevice, createOrg, type TestDevice, type TestOrg } from '../support/factories.js';
 import { encodeGpsBatch } from '../../ingest/proto.js';
-import { metricValue, startIngest, type IngestUnderTest } from './support.js';
+import { metricValue, refusalsOf, startIngest, type IngestUnderTest } from './support.js';
 import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
@@ -123,8 +123,8 @@ describe('WebSocket ingest', () => {
     expect(socket.closeCode).toBeNull();
     expect(await countAt(device.id, kept)).toBe(1);
     expect(await countAt(device.id, good)).toBe(1);
-    expect(await metricValue(sut.httpBase, 'fieldops_ingest_rejected_total', { device_id: device.id, reason: 'batch_too_large' })).toBe(1);
-    expect(await metricValue(sut.httpBase, 'fieldops_ingest_rejected_total', { device_id: device.id, reason: 'ts_in_future' })).toBe(1);
+    expect(await refusalsOf(db.owner, device.id, { undecodable: 1, invalid_lat: 1, invalid_lon: 1, ts_in_future: 1, batch_too_large: 1 }))
+      .toEqual({ undecodable: 1, invalid_lat: 1, invalid_lon: 1, ts_in_future: 1, batch_too_large: 1 });
     socket.close();
   });
 
@@ -166,6 +166,19 @@ describe('HTTP ingest', () => {
     expect(await countAt(device.id, a)).toBe(1);
   });
 
+  it('takes a JSON batch of 500 fixes at full precision (the limit is in fixes, whatever the encoding)', async () => {
+    const base = Date.now() - 30 * 60_000;
+    const fixes = Array.from({ length: 500 }, (_, i) => ({
+      ts_ms: base + i * 1000, lat: 52.520008123456, lon: 13.404954123456, speed_mps: 4.51234, heading_deg: 90.12345,
+      accuracy_m: 5.12345, altitude_m: 34.12345, battery_pct: 88.12345, seq: 4_000_000_000 + i,
+    }));
+    const body = JSON.stringify({ fixes }, null, 1);
+    expect(body.length).toBeGreaterThan(500 * 200 + 4096); // past the body limit before
+    const res = await post(body, 'application/json');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ data: { accepted: 500, rejected: [] } });
+  });
+
   it('answers 401 in the error shape for a bad token', async () => {
     const res = await post(batch(fix(nextTs())), 'application/x-protobuf', 'not-a-token');
     expect(res.status).toBe(401);
@@ -193,7 +206,9 @@ describe('HTTP ingest', () => {
     expect(partly.status).toBe(200);
     expect(await partly.json()).toEqual({ data: { accepted: 1, rejected: [{ index: 1, reason: 'invalid_lon' }] } });
     expect(await countAt(device.id, ok)).toBe(1);
-    expect(await metricValue(sut.httpBase, 'fieldops_ingest_rejected_total', { device_id: device.id, reason: 'invalid_lon' })).toBe(1);
+    const refusals = { undecodable: 1, invalid_lat: 1, ts_in_future: 1, batch_too_large: 1, invalid_lon: 1 };
+    expect(await refusalsOf(db.owner, device.id, refusals)).toEqual(refusals);
+    expect(await metricValue(sut.httpBase, 'fieldops_ingest_rejected_total', { reason: 'invalid_lon' })).toBeGreaterThanOrEqual(1);
   });
 
   it('serves /metrics on the realtime port', async () => {

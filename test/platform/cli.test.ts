@@ -2,11 +2,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const entry = fileURLToPath(new URL('../support/cli-entry.ts', import.meta.url));
+
+describe('docker-compose.yml', () => {
+  it('refuses to start without the operator\'s JWT secret and service password: no default for any secret', () => {
+    const compose = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
+    const secrets = [...compose.matchAll(/^\s*(JWT_SECRET|DATABASE_SERVICE_PASSWORD):\s*(.+)$/gm)].map((m) => ({ name: m[1]!, value: m[2]!.trim() }));
+    expect(secrets.map((s) => s.name).sort()).toEqual(['DATABASE_SERVICE_PASSWORD', 'DATABASE_SERVICE_PASSWORD', 'JWT_SECRET']);
+    // `${VAR:?message}`: compose stops with the message when VAR is unset or empty.
+    for (const { name, value } of secrets) expect(value, name).toMatch(/^\$\{FIELDOPS_[A-Z_]+:\?[^}]+\}$/);
+    expect(compose).not.toMatch(/change-me/);
+  });
+});
 
 describe('fieldops command line', () => {
   let sut: TestDatabase;
@@ -51,6 +64,23 @@ describe('fieldops command line', () => {
     expect(failed).toMatchObject({ code: 1 });
     expect((failed as { stderr: string }).stderr).toMatch(/API_PORT must be integer/);
   });
+
+  it('refuses to start or migrate with a known placeholder secret, naming the variable', async () => {
+    const cases: [string[], Record<string, string>][] = [
+      [['migrate'], { JWT_SECRET: 'change-me-to-a-long-random-secret-of-32-chars' }],
+      [['start', '--role', 'api'], { DATABASE_SERVICE_PASSWORD: 'change-me-service' }],
+      [['start', '--role', 'api'], { JWT_SECRET: 'x'.repeat(40), METRICS_TOKEN: 'changeme-changeme-changeme', WEBHOOK_SECRET_KEY: 'change-me-to-a-long-random-webhook-key-of-32-chars' }],
+    ];
+    await Promise.all(cases.map(async ([command, env]) => {
+      const failed = await run(process.execPath, ['--import', 'tsx', entry, ...command], {
+        cwd: root, timeout: 60_000,
+        env: { ...process.env, DATABASE_URL: sut.config.DATABASE_URL, REDIS_URL: sut.config.REDIS_URL, DATA_DIR: sut.config.DATA_DIR, LOG_LEVEL: 'silent', API_PORT: '0', ...env },
+      }).catch((err: { code: number; stderr: string }) => err);
+      expect(failed, `${command[0]} ${JSON.stringify(env)}`).toMatchObject({ code: 1 });
+      for (const name of Object.keys(env)) expect((failed as { stderr: string }).stderr).toContain(name);
+      expect((failed as { stderr: string }).stderr).toMatch(/known placeholder/);
+    }));
+  }, 90_000);
 
   it('refuses an unknown plan with a clear message', async () => {
     const failed = await fieldops(['tenant', 'create', '--name', 'X', '--plan', 'gold', '--admin-email', 'x@x.test', '--admin-password', 'long-enough-pw'])

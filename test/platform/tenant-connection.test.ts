@@ -105,12 +105,54 @@ describe('readAsTenant', () => {
     expect((await readAsTenant(pool, tenantA.id, (q) => byDivisor(q, 1))).rows).toEqual([{ n: '2' }]);
   });
 
+  it('recovers from a failure in the statements sent ahead: the next request prepares what was skipped', async () => {
+    // A NUL byte is refused when bound (22021): the tenant statement fails, the server skips the query.
+    const named = (q: Queryable) => q.query<{ n: number }>({ name: 'count_clients_after_failure', text: 'select count(*)::int as n from clients' });
+    await expect(readAsTenant(pool, 'no\u0000tenant', named)).rejects.toMatchObject({ code: '22021' });
+    await expect(withTenant(pool, 'no\u0000tenant', named)).rejects.toMatchObject({ code: '22021' });
+    await expectClean();
+    expect((await readAsTenant(pool, tenantA.id, named)).rows).toEqual([{ n: 2 }]);
+    expect((await withTenant(pool, tenantB.id, named)).rows).toEqual([{ n: 1 }]);
+    // A statement that does not parse fails alone, and is not taken for prepared.
+    const broken = (q: Queryable) => q.query({ name: 'broken_statement', text: 'select from where' });
+    await expect(readAsTenant(pool, tenantA.id, broken)).rejects.toMatchObject({ code: '42601' });
+    await expect(readAsTenant(pool, tenantA.id, broken)).rejects.toMatchObject({ code: '42601' });
+    await expectClean();
+    // Each statement is prepared once on the connection, the tenant's among them.
+    const prepared = await pool.query<{ name: string }>('select name from pg_prepared_statements order by name');
+    expect(prepared.rows.map((r) => r.name)).toEqual(expect.arrayContaining(['count_clients_after_failure', 'fieldops_read_as_tenant', 'fieldops_set_tenant']));
+    expect(prepared.rows.map((r) => r.name)).not.toContain('broken_statement');
+  });
+
+  it('refuses malformed values before writing anything, and the connection goes on', async () => {
+    await expect(readAsTenant(pool, tenantA.id, (q) => q.query({ text: 'select $1::int as n', values: 1 as unknown as unknown[] })))
+      .rejects.toThrow('values must be an array');
+    await expectClean();
+    expect(await readAsTenant(pool, tenantA.id, clientNames)).toEqual(['a1', 'a2']);
+  });
+
   it('refuses the connection once its request has ended', async () => {
     let kept: Queryable | null = null;
     await readAsTenant(pool, tenantA.id, async (q) => {
       kept = q;
     });
     expect(() => kept!.query('select 1')).toThrow('used after its request ended');
+  });
+});
+
+describe('a connection that dies while a request holds it', () => {
+  it('fails that request only; the pool replaces the connection, for reads and for transactions', async () => {
+    for (const asTenant of [readAsTenant, withTenant]) {
+      const failing = asTenant(pool, tenantA.id, async (q) => {
+        const { rows } = await q.query<{ pid: number }>('select pg_backend_pid() as pid');
+        await db.owner.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return clientNames(q);
+      });
+      await expect(failing).rejects.toThrow();
+      expect(await asTenant(pool, tenantB.id, clientNames)).toEqual(['b1']);
+      await expectClean();
+    }
   });
 });
 
@@ -160,6 +202,27 @@ describe('withTenant', () => {
     });
     expect(names).toEqual(['a1', 'a2', 'a4', 'a5']);
     expect(await readAsTenant(pool, tenantA.id, clientNames)).toEqual(['a1', 'a2']);
+  });
+
+  it('queues begin and the tenant ahead of what it cannot send them with: a callback, a submittable', async () => {
+    const counted = await withTenant(pool, tenantA.id, (q) => new Promise<number>((resolve, reject) => {
+      q.query<{ n: number }>('select count(*)::int as n from clients', (err: Error | undefined, result: pg.QueryResult<{ n: number }>) => (err ? reject(err) : resolve(result.rows[0]!.n)));
+    }));
+    expect(counted).toBe(2);
+    const streamed = await withTenant(pool, tenantB.id, (q) => new Promise<string[]>((resolve, reject) => {
+      const names: string[] = [];
+      const query = new pg.Query<{ name: string }>('select name from clients order by name');
+      query.on('row', (row) => names.push(row.name));
+      query.on('end', () => resolve(names));
+      query.on('error', reject);
+      q.query(query);
+    }));
+    expect(streamed).toEqual(['b1']);
+    await expectClean();
+    // Reads carry the tenant with each statement, so they take statements only.
+    await expect(readAsTenant(pool, tenantA.id, async (q) => {
+      q.query('select 1', () => {});
+    })).rejects.toThrow('tenant reads take statements');
   });
 
   it('costs nothing when the work runs no statement', async () => {

@@ -25,7 +25,7 @@ async function signIn(org: TestOrg): Promise<string> {
 }
 
 async function tracker(device: TestDevice): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(mqttUrl, { username: device.id, password: device.token, protocolVersion: 4, reconnectPeriod: 0 });
+  const client = await mqtt.connectAsync(mqttUrl, { username: device.id, password: device.token, clientId: device.id, protocolVersion: 4, reconnectPeriod: 0 });
   closers.push(() => client.endAsync(true));
   return client;
 }

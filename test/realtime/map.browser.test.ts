@@ -81,7 +81,7 @@ it('shows the fleet live: sign in, a fix moves the marker, the breach appears in
   await page.locator('#connection[data-state="live"]').waitFor();
   await expect.poll(() => page.locator('#asset-list .asset').count()).toBe(1);
 
-  const tracker = await mqtt.connectAsync(endpoints.mqtt!, { username: device.id, password: device.token, protocolVersion: 4, reconnectPeriod: 0 });
+  const tracker = await mqtt.connectAsync(endpoints.mqtt!, { username: device.id, password: device.token, clientId: device.id, protocolVersion: 4, reconnectPeriod: 0 });
   try {
     await tracker.publishAsync(`fieldops/${device.id}/gps/json`,
       JSON.stringify({ fixes: [{ ts_ms: Date.now() - 500, lat, lon, speed_mps: 3, heading_deg: 90, accuracy_m: 3 }] }), { qos: 1 });

@@ -18,18 +18,25 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** Where test databases live: the shared servers, or a test's private ones (drills that stop them). */
+export interface TestServers {
+  /** The owner's connection to the server's `postgres` database. */
+  postgres: string;
+  redis: string;
+}
+
 /**
  * A fresh database for one test file, migrated, with its own Redis key prefix and data dir, so that
  * files run in parallel and nothing depends on order. Ports are the caller's: pass 0 to pick free ones.
  */
-export async function createTestDatabase(overrides: Record<string, string> = {}): Promise<TestDatabase> {
+export async function createTestDatabase(overrides: Record<string, string> = {}, servers: TestServers = { postgres: TEST_PG_URL, redis: TEST_REDIS_URL }): Promise<TestDatabase> {
   const id = randomBytes(5).toString('hex');
   const name = `fieldops_t_${id}`;
-  const url = new URL(TEST_PG_URL);
+  const url = new URL(servers.postgres);
   url.pathname = `/${name}`;
   const config = requireServers(loadConfig({
     DATABASE_URL: url.toString(),
-    REDIS_URL: TEST_REDIS_URL,
+    REDIS_URL: servers.redis,
     REDIS_PREFIX: `t${id}:`,
     DATA_DIR: mkdtempSync(join(tmpdir(), 'fieldops-')),
     JWT_SECRET: randomBytes(32).toString('hex'),
@@ -51,7 +58,7 @@ export async function createTestDatabase(overrides: Record<string, string> = {})
     async drop() {
       await owner.end();
       await deleteKeysWithPrefix(config.REDIS_URL, config.REDIS_PREFIX).catch(() => {}); // Redis stopped by a test: nothing to clean
-      const admin = new pg.Client({ connectionString: TEST_PG_URL });
+      const admin = new pg.Client({ connectionString: servers.postgres });
       await admin.connect();
       try {
         await admin.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);

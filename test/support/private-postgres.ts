@@ -7,6 +7,8 @@ import pg from 'pg';
 export interface PrivatePostgres {
   /** A connection string over the server's private Unix socket. */
   url(database: string): string;
+  /** Stops the server (fast shutdown: sessions ended), stays down `downMs`, starts it again on its data. */
+  restart(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,30 +54,43 @@ export async function startPrivatePostgres(extensionFiles: Record<string, string
   execFileSync(initdb.command, initdb.args, { stdio: 'ignore' });
 
   const server = run('postgres', ['-D', data, '-k', socket, '-c', 'listen_addresses=', '-c', 'fsync=off', '-c', 'shared_preload_libraries=']);
-  const child: ChildProcess = spawn(server.command, server.args, { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = (database: string) => `postgres://postgres@localhost/${database}?host=${encodeURIComponent(socket)}`;
-  const stop = async () => {
+  let child: ChildProcess;
+  let exited: Promise<void>;
+  const halt = async () => {
     if (child.exitCode === null) child.kill('SIGINT'); // fast shutdown
     await exited;
+  };
+  const stop = async () => {
+    await halt();
     rmSync(root, { recursive: true, force: true });
   };
-
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const client = new pg.Client({ connectionString: url('postgres') });
-    try {
-      await client.connect();
-      await client.end();
-      break;
-    } catch (err) {
-      await client.end().catch(() => {});
-      if (child.exitCode !== null || Date.now() > deadline) {
-        await stop();
-        throw new Error(`private PostgreSQL did not start: ${(err as Error).message}`);
+  const launch = async () => {
+    child = spawn(server.command, server.args, { stdio: 'ignore' });
+    exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const client = new pg.Client({ connectionString: url('postgres') });
+      try {
+        await client.connect();
+        await client.end();
+        return;
+      } catch (err) {
+        await client.end().catch(() => {});
+        if (child.exitCode !== null || Date.now() > deadline) {
+          await stop();
+          throw new Error(`private PostgreSQL did not start: ${(err as Error).message}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
     }
-  }
-  return { url, stop };
+  };
+  const restart = async (downMs: number) => {
+    await halt();
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    await launch();
+  };
+
+  await launch();
+  return { url, restart, stop };
 }

@@ -21,3 +21,15 @@ export async function waitFor<T>(probe: () => T | Promise<T>, options: string | 
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** The promise's value, or a failure naming `what` once `ms` have passed without it. */
+export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

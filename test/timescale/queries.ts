@@ -67,7 +67,7 @@ export function describeQueries(database: () => TimescaleDatabase): void {
     const rows: PunchRow[] = punches.map((p) => ({
       tenantId: tenant.id, deviceId: tenant.clockId, siteId: null, tsMs: p.ts, employeeRef: 'B-7', kind: p.kind, lat: 52.5, lon: 13.4, accuracyM: 5,
     }));
-    const ids = await insertPunches(ingestPool, rows);
+    const ids = await insertPunches(ingestPool, rows, { runId: 1, cutKey: Date.now() * 1000 });
     expect(ids.every((id) => id !== null)).toBe(true);
     return rows.map((row, i) => ({ id: ids[i]!, tsMs: row.tsMs, tenantId: row.tenantId, ref: row.employeeRef }));
   }

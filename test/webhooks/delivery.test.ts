@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { register } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServicePool, type Pool } from '../../services/shared/db.js';
+import { createServicePool, withTenant, type Pool } from '../../services/shared/db.js';
 import { EVENT_TYPES, type EventType, type NewEvent } from '../../services/shared/contracts/events.js';
 import { insertEvents } from '../../services/shared/outbox.js';
 import type { Platform } from '../../services/start.js';
@@ -104,6 +105,10 @@ describe('webhook delivery', () => {
 
     const log = await deliveriesOf(hook.id);
     expect(log).toHaveLength(CONTRACT_TYPES.length + 1);
+    // The role counts them on the process's /metrics, without tenant or endpoint labels.
+    const exposition = await register.getSingleMetricAsString('fieldops_webhook_attempts_total');
+    expect(Number(/outcome="delivered"} (\d+)/.exec(exposition)?.[1])).toBeGreaterThanOrEqual(CONTRACT_TYPES.length + 1);
+    expect(exposition).not.toContain(org.id);
     for (const delivery of log) {
       expect(delivery).toMatchObject({ status: 'delivered', attempt_count: 1 });
       expect(delivery.attempts[0]).toMatchObject({ attempt: 1, status_code: 200, response_excerpt: 'ok', error: null });
@@ -149,6 +154,15 @@ describe('webhook delivery', () => {
     expect(receiver.at('/gone').map((r) => r.headers['x-fieldops-delivery'])).toEqual([failed.id, failed.id]);
   });
 
+  it('follows no redirect: a 3xx is retried at the same URL, its target never reached', async () => {
+    answers.set('/moved', (n) => (n === 1 ? { status: 302, headers: { location: receiver.url('/elsewhere') } } : { status: 200 }));
+    const hook = await createWebhook('/moved', ['quote.created']);
+    await insertEvents(worker, [event('quote.created')]);
+    await waitFor(async () => (await deliveriesOf(hook.id))[0]?.status === 'delivered', 'the delivery after the redirect');
+    expect((await deliveriesOf(hook.id))[0]!.attempts.map((a) => a.status_code)).toEqual([302, 200]);
+    expect(receiver.at('/elsewhere')).toHaveLength(0);
+  });
+
   it('does not let a hanging endpoint delay another one', async () => {
     answers.set('/hang', () => 'hang');
     await createWebhook('/hang', ['inspection.submitted']);
@@ -174,6 +188,19 @@ describe('webhook delivery', () => {
     let n = 0;
     const delivered = receiver.at('/ordered').filter(() => (++n % 4) !== 2).map((r) => JSON.parse(r.body).id as string);
     expect(delivered).toEqual(rows.map((r) => r.id));
+  });
+
+  it('sends a delivery left queued behind nothing (a routing race) after a short while', async () => {
+    const hook = await createWebhook('/stranded', ['work_order.created']);
+    // What a race leaves: a queued delivery whose predecessor finished in a transaction it could not see.
+    await withTenant(db.owner, org.id, (tx) => tx.query(
+      `insert into webhook_deliveries (tenant_id, webhook_id, event_type, occurred_at, data, ordering_key, status)
+       values ($1, $2, 'ping', now(), '{}', 'work_order:stranded', 'queued')`, [org.id, hook.id]));
+    await waitFor(() => receiver.at('/stranded').length === 1, { what: 'the stranded delivery', timeoutMs: 20_000 });
+    // The outcome is written just after the answer (in a batch), so the log shows it moments later.
+    await waitFor(async () => (await deliveriesOf(hook.id))[0]?.status === 'delivered', 'the delivery recorded as delivered');
+    expect(receiver.at('/stranded')).toHaveLength(1);
+    expect((await deliveriesOf(hook.id))[0]).toMatchObject({ status: 'delivered', attempt_count: 1 });
   });
 
   it('signs with both secrets during a rotation\'s overlap, with the new one only after it', async () => {
@@ -206,8 +233,11 @@ describe('webhook delivery', () => {
     await insertEvents(worker, [event('quote.accepted')]);
     await waitFor(async () => (await deliveriesOf(dead.id))[0]?.status === 'failed', 'the delivery given up after its retries');
     expect((await deliveriesOf(dead.id))[0]!.attempts.map((a) => a.status_code)).toEqual([500, 500, 500, 500]);
-    const endpoint = (await inject('GET', `/v1/webhooks/${dead.id}`)).json().data;
-    expect(endpoint).toMatchObject({ enabled: false });
+    // Disabled right after the outcome is recorded (a statement of its own).
+    const endpoint = await waitFor(async () => {
+      const current = (await inject('GET', `/v1/webhooks/${dead.id}`)).json().data;
+      return current.enabled === false && current;
+    }, 'the endpoint disabled');
     expect(endpoint.disabled_reason).toMatch(/no successful delivery since/);
     // (Other endpoints of this file that failed for good were disabled too: pick this one's notice.)
     const notice = await waitFor(() => receiver.at('/watcher').find((r) => JSON.parse(r.body).data.webhook_id === dead.id),

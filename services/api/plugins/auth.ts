@@ -2,7 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasApiAccess } from '../../shared/contracts/domain.js';
 import { parseBearer } from '../../shared/contracts/credentials.js';
-import type { Authenticator, Principal } from '../../shared/principal.js';
+import type { Principal } from '../../shared/principal.js';
+import type { CachingAuthenticator } from '../../shared/credential-cache.js';
 import { forbidden, paymentRequired, unauthorized } from '../../shared/contracts/errors.js';
 import type { PlanLookup } from '../plan-cache.js';
 
@@ -30,7 +31,7 @@ const principals = new WeakMap<FastifyRequest, Principal>();
 export const principalOf = (request: FastifyRequest): Principal | null => principals.get(request) ?? null;
 
 export interface AuthOptions {
-  authenticator: Authenticator;
+  authenticator: CachingAuthenticator;
   plans: PlanLookup;
 }
 
@@ -60,7 +61,8 @@ export const authPlugin = fp<AuthOptions>(
       if (config.public) return;
       const bearer = parseBearer(request.headers.authorization);
       if (!bearer) throw unauthorized();
-      const principal = await authenticator.authenticate(bearer);
+      // The address limits failed look-ups (429 past the limit; services/shared/credential-cache.ts).
+      const principal = await authenticator.authenticate(bearer, request.ip);
       if (!principal) throw unauthorized('the token is invalid, expired or revoked');
       if (!principal.plan) {
         const org = await plans.get(principal.tenantId);

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { PgError, pgErrorCode } from '../../shared/db.js';
-import { ApiError, codeOfStatus, errorBody, errorHeaders, internalError, type Issue } from '../../shared/contracts/errors.js';
+import { isDatabaseUnavailable, PgError, pgErrorCode } from '../../shared/db.js';
+import { ApiError, codeOfStatus, errorBody, errorHeaders, internalError, unavailable, type Issue } from '../../shared/contracts/errors.js';
 
 interface ValidationItem {
   keyword?: string;
@@ -41,6 +41,8 @@ export function toApiError(err: FastifyError | Error): ApiError {
     if (fastifyErr.validationContext === 'params') return new ApiError('not_found', 'not found');
     return new ApiError('bad_request', 'the request is not valid', validationIssues(fastifyErr.validation as ValidationItem[]));
   }
+  // The database timed a statement out, is restarting or cannot be reached: retry, rather than a 500.
+  if (isDatabaseUnavailable(err)) return unavailable('the database is unavailable or overloaded; retry shortly');
   const pgCode = pgErrorCode(err);
   // Constraints are the last line of defence; repositories turn the expected ones into clearer messages.
   if (pgCode === PgError.uniqueViolation) return new ApiError('conflict', 'an object with these values already exists');

@@ -1,5 +1,7 @@
 import fp from 'fastify-plugin';
 import client from 'prom-client';
+import { unauthorized } from '../../shared/contracts/errors.js';
+import { metricsAccess } from '../../shared/metrics-access.js';
 
 const DURATION_METRIC = 'http_request_duration_seconds';
 
@@ -22,9 +24,10 @@ function collectDefaultMetricsOnce(): void {
   if (!client.register.getSingleMetric('process_cpu_user_seconds_total')) client.collectDefaultMetrics();
 }
 
-/** `GET /metrics` (Prometheus text format) and a request-duration histogram. */
-export const metricsPlugin = fp(
-  async (app) => {
+/** `GET /metrics` (Prometheus text format; closed by METRICS_TOKEN when set) and a request-duration histogram. */
+export const metricsPlugin = fp<{ metricsToken?: string }>(
+  async (app, { metricsToken }) => {
+    const allowed = metricsAccess(metricsToken);
     collectDefaultMetricsOnce();
     const duration = requestDurationHistogram();
 
@@ -34,7 +37,8 @@ export const metricsPlugin = fp(
       duration.observe({ route, method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     });
 
-    app.get('/metrics', { config: { rateLimit: false }, schema: { hide: true } }, async (_request, reply) => {
+    app.get('/metrics', { config: { rateLimit: false }, schema: { hide: true } }, async (request, reply) => {
+      if (!allowed(request.headers.authorization)) throw unauthorized('/metrics needs the metrics token (Authorization: Bearer …)');
       reply.type(client.register.contentType);
       return client.register.metrics();
     });

@@ -27,6 +27,8 @@ export interface Device {
   token_rotated_at: Date | null;
   last_seen_at: Date | null;
   last_position: LastPosition | null;
+  /** Messages or fixes ingest refused from this device, by reason (written by ingest about once a second). */
+  rejected: Record<string, number>;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -57,7 +59,8 @@ interface DeviceRow extends Omit<Device, 'status' | 'last_position'> {
 }
 
 const SELECT = `d.id, d.name, d.kind, d.asset_id, d.site_id, d.disabled_at, d.token_rotated_at, d.version, d.created_at, d.updated_at,
-  s.last_seen_at, s.last_fix_ts, s.lat, s.lon, s.speed_mps, s.heading_deg, s.accuracy_m, s.battery_pct`;
+  s.last_seen_at, s.last_fix_ts, s.lat, s.lon, s.speed_mps, s.heading_deg, s.accuracy_m, s.battery_pct,
+  (select coalesce(jsonb_object_agg(r.reason, r.count), '{}') from device_rejections r where r.device_id = d.id) as rejected`;
 const FROM = 'devices d left join device_state s on s.device_id = d.id';
 
 /**
@@ -189,6 +192,7 @@ function toDevice(row: DeviceRow): Device {
           ts: row.last_fix_ts, lat: row.lat, lon: row.lon, speed_mps: row.speed_mps, heading_deg: row.heading_deg,
           accuracy_m: row.accuracy_m, battery_pct: row.battery_pct,
         },
+    rejected: row.rejected,
     version: row.version,
     created_at: row.created_at,
     updated_at: row.updated_at,

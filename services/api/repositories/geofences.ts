@@ -1,8 +1,8 @@
 import type { Queryable } from '../../shared/db.js';
-import type { FenceGeometry } from '../../shared/geofence/fence-geometry.js';
+import { MAX_FENCE_VERTICES_PER_TENANT, MAX_FENCES_PER_TENANT, type FenceGeometry } from '../../shared/geofence/fence-geometry.js';
 import type { FenceSchedule } from '../../shared/geofence/fence-schedule.js';
 import type { FenceKind } from '../../shared/contracts/domain.js';
-import type { Issue } from '../../shared/contracts/errors.js';
+import { conflict, type Issue } from '../../shared/contracts/errors.js';
 import { checkIfMatch, type Precondition } from '../preconditions.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
@@ -74,6 +74,35 @@ export function createGeofenceRepository(db: Queryable) {
       const { rows } = await db.query<{ id: string }>('select id from assets where id = any($1::uuid[])', [assetIds]);
       const known = new Set(rows.map((r) => r.id));
       return assetIds.flatMap((id, i) => (known.has(id) ? [] : [{ path: `asset_filter.asset_ids.${i}`, message: 'no asset with this id' }]));
+    },
+
+    /**
+     * Keeps the tenant within its caps with `geometry` added (or, for `replacing`, in place of that
+     * fence's): 409 past them. The organization row is locked first (`for no key update`, which foreign
+     * keys' share locks do not wait for), so two creates racing each other are counted one after the other.
+     */
+    async checkTenantCaps(geometry: unknown, replacing: string | null): Promise<void> {
+      await db.query('select 1 from organizations where id = app_tenant() for no key update');
+      const { rows } = await db.query<{ fences: number; vertices: number }>(
+        `with fences (geometry) as (
+           select geometry from geofences where id is distinct from $2::uuid
+           union all select $1::jsonb)
+         select count(*)::int as fences,
+                coalesce(sum(case geometry->>'type'
+                  when 'Polygon' then (select sum(jsonb_array_length(r)) from jsonb_array_elements(geometry->'coordinates') r)
+                  when 'MultiPolygon' then (select sum(jsonb_array_length(r))
+                                              from jsonb_array_elements(geometry->'coordinates') p, jsonb_array_elements(p) r)
+                  when 'LineString' then jsonb_array_length(geometry->'coordinates')
+                  else 1 end), 0)::int as vertices
+           from fences`,
+        [JSON.stringify(geometry), replacing],
+      );
+      const { fences, vertices } = rows[0]!;
+      if (fences > MAX_FENCES_PER_TENANT) throw conflict(`the organization has reached its limit of ${MAX_FENCES_PER_TENANT} geofences`);
+      if (vertices > MAX_FENCE_VERTICES_PER_TENANT) {
+        throw conflict(`the organization's geofences would have ${vertices} vertices; at most ${MAX_FENCE_VERTICES_PER_TENANT} are allowed`,
+          [{ path: 'geometry', message: 'takes the organization past its vertex limit' }]);
+      }
     },
 
     async create(fields: GeofenceFields): Promise<Geofence> {

@@ -3,7 +3,7 @@ import type { Queryable } from '../../shared/db.js';
 import type { FenceGeometry, LonLat } from '../../shared/geofence/fence-geometry.js';
 import { compileFence, type FenceRow } from '../../shared/geofence/fence-shapes.js';
 import { METRES_PER_DEGREE_LAT } from '../../shared/geofence/geo-math.js';
-import { badReference } from '../../shared/contracts/errors.js';
+import { badReference, badRequest } from '../../shared/contracts/errors.js';
 import { listPage, type ListQuery, type ListResult } from '../pagination.js';
 import { SqlParams } from '../sql.js';
 
@@ -44,6 +44,14 @@ export interface GpsEventFilters {
 
 /** Without `from`, a bucketed track covers the day before `to` (or now). */
 const DEFAULT_TRACK_MS = 24 * 3600_000;
+
+/**
+ * Buckets a track may span per device (docs/design.md, "Reliability and security"): a week of minutes,
+ * five weeks of 5 minutes, 420 days of hours. The aggregate reads every fix of the range before its
+ * first page, so the range is what bounds its cost.
+ */
+export const MAX_TRACK_BUCKETS = 10_080;
+const BUCKET_MS: Record<GpsBucketSize, number> = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000 };
 
 /** Whether TimescaleDB is installed: decides `time_bucket` or `date_bin`, once per process. */
 let timescale: Promise<boolean> | null = null;
@@ -86,6 +94,7 @@ export function createGpsEventRepository(db: Queryable) {
       if (filters.device_id) where.push(`p.device_id = ${params.add(filters.device_id)}`);
       let from = filters.from;
       if (!from && filters.bucket) from = new Date((filters.to ? Date.parse(filters.to) : Date.now()) - DEFAULT_TRACK_MS).toISOString();
+      if (filters.bucket) checkTrackRange(filters.bucket, from!, filters.to);
       if (from) where.push(`p.ts >= ${params.add(from)}`);
       if (filters.to) where.push(`p.ts < ${params.add(filters.to)}`);
       if (filters.geofence_id) where.push(await zoneCondition(filters.geofence_id, params));
@@ -121,6 +130,15 @@ export function createGpsEventRepository(db: Queryable) {
       }, query);
     },
   };
+}
+
+function checkTrackRange(size: GpsBucketSize, from: string, to: string | undefined): void {
+  const spanMs = (to ? Date.parse(to) : Date.now()) - Date.parse(from);
+  const maxMs = MAX_TRACK_BUCKETS * BUCKET_MS[size];
+  if (!(spanMs <= maxMs)) {
+    throw badRequest(`a ${size} track spans at most ${MAX_TRACK_BUCKETS} buckets (${maxMs / 86_400_000} days)`,
+      [{ path: 'from', message: `must be at most ${maxMs / 86_400_000} days before to` }]);
+  }
 }
 
 function exactCondition(geometry: FenceGeometry, radiusM: number | null, widthM: number | null, params: SqlParams): string {

@@ -35,7 +35,7 @@ export interface WebhookDelivery {
   webhook_id: string;
   event: string;
   event_id: string | null;
-  status: 'pending' | 'delivered' | 'failed';
+  status: 'queued' | 'pending' | 'delivered' | 'failed';
   attempt_count: number;
   next_attempt_at: Date | null;
   last_status_code: number | null;
@@ -163,12 +163,15 @@ export function createWebhookRepository(db: Queryable) {
 
     /**
      * Queues a finished delivery again, same id (a receiver deduplicating on X-Fieldops-Delivery sees it
-     * as the same delivery), with a fresh retry schedule. A delivery still pending is a 409.
+     * as the same delivery), with a fresh retry schedule; it goes out on its own, not behind its key's
+     * open deliveries. A delivery still queued or pending is a 409.
      */
     async redeliver(id: string): Promise<WebhookDelivery | null> {
       const { rows } = await db.query<{ status: string }>('select status from webhook_deliveries where id = $1 for update', [id]);
       if (!rows[0]) return null;
-      if (rows[0].status === 'pending') throw conflict('this delivery is still pending: it will be attempted again by itself');
+      if (rows[0].status === 'pending' || rows[0].status === 'queued') {
+        throw conflict(`this delivery is still ${rows[0].status}: it will be attempted by itself`);
+      }
       await db.query(
         `update webhook_deliveries set status = 'pending', round_attempts = 0, next_attempt_at = now(), completed_at = null
           where id = $1`, [id]);

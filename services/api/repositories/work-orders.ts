@@ -182,13 +182,19 @@ export function createWorkOrderRepository(db: Queryable, actor: Actor) {
     async list(filters: WorkOrderFilters, query: ListQuery): Promise<ListResult<WorkOrder>> {
       const params = new SqlParams();
       const where: string[] = [filters.archived ? 'w.archived_at is not null' : 'w.archived_at is null'];
-      if (filters.status) where.push(`w.status = any(${params.add(filters.status.split(','))}::text[])`);
+      const statusParam = filters.status ? params.add(filters.status.split(',')) : null;
+      if (statusParam) where.push(`w.status = any(${statusParam}::text[])`);
       for (const column of ['assignee_id', 'priority', 'client_id', 'site_id', 'asset_id'] as const) {
         if (filters[column]) where.push(`w.${column} = ${params.add(filters[column])}`);
       }
       if (filters.title) where.push(`w.title ilike ${params.add(containsPattern(filters.title))}`);
       if (filters.from) where.push(`${WHEN} >= ${params.add(filters.from)}`);
       if (filters.to) where.push(`${WHEN} < ${params.add(filters.to)}`);
+      // Filtered by status and archived state only (the default list among them): the total is summed
+      // from the kept counts (migration 013) instead of counted over every order.
+      const countKept = where.length === (statusParam ? 2 : 1);
+      const totalSql = countKept ? `(select coalesce(sum(c.n), 0)::int from work_order_counts c
+          where c.archived = ${filters.archived ? 'true' : 'false'}${statusParam ? ` and c.status = any(${statusParam}::text[])` : ''})` : undefined;
       const page = await listPage<WorkOrderRow>(db, {
         select: SELECT,
         from: FROM,
@@ -204,6 +210,7 @@ export function createWorkOrderRepository(db: Queryable, actor: Actor) {
           title: 'lower(w.title)',
         },
         defaultSort: '-created_at',
+        totalSql,
       }, query);
       return { ...page, data: page.data.map(toWorkOrder) };
     },

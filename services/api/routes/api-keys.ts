@@ -49,7 +49,10 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const notHeld = scopes.filter((scope) => !principal.scopes.includes(scope));
       // A key never grants more than its creator holds.
       if (notHeld.length) throw forbidden(`you cannot grant scopes you do not hold: ${notHeld.join(', ')}`);
-      return { data: await keys.create({ tenantId: principal.tenantId, userId: principal.userId, name: request.body.name, scopes }) };
+      const created = await keys.create({ tenantId: principal.tenantId, userId: principal.userId, name: request.body.name, scopes });
+      // Before the key is shown: no refusal this process remembers can then answer for it.
+      app.credentialsAdded();
+      return { data: created };
     });
   });
 

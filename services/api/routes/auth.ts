@@ -2,8 +2,8 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { SessionTokens } from '../../shared/jwt.js';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from '../../shared/secrets.js';
 import { rateLimited, unauthorized } from '../../shared/contracts/errors.js';
-import type { LoginAttempts } from '../login-attempts.js';
-import { createUserRepository } from '../repositories/users.js';
+import type { LoginAttempts } from '../../shared/login-attempts.js';
+import { createUserRepository, type LoginCandidate } from '../repositories/users.js';
 import { dataOf, Timestamp } from '../schemas.js';
 
 const TokenRequest = Type.Object({
@@ -33,7 +33,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ tokens: SessionTokens; atte
     config: { public: true },
   }, async (request, reply) => {
     const { email, password } = request.body;
-    // One spelling per organization (docs/design.md, "Sign-in"): the token, the tenant's rate limit and
+    // One spelling per organization (docs/design.md, "REST API"): the token, the tenant's rate limit and
     // this count all use the canonical id, so case variants of a UUID are not fresh guesses.
     const tenantId = request.body.organization_id.toLowerCase();
     // Failed attempts only, per email and organization, shared by every API process: guessing a password
@@ -44,7 +44,14 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ tokens: SessionTokens; atte
       reply.header('retry-after', claim.retryAfterS);
       throw rateLimited(`too many failed sign-ins for this email; retry in ${claim.retryAfterS} s`);
     }
-    const candidate = await app.withTenant(tenantId, (db) => createUserRepository(db).findForLogin(email));
+    let candidate: LoginCandidate | null;
+    try {
+      candidate = await app.withTenant(tenantId, (db) => createUserRepository(db).findForLogin(email));
+    } catch (err) {
+      // No password was tried (the database failed: a 503): the attempt is given back.
+      await attempts.release(attemptKey);
+      throw err;
+    }
     // The hash is checked even for unknown emails, so the answer's timing does not tell which exist.
     const passwordOk = await verifyPassword(password, candidate?.password_hash ?? DUMMY_PASSWORD_HASH);
     if (!candidate || !passwordOk || candidate.disabled) throw unauthorized('wrong email, password or organization');

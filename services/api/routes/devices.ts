@@ -28,6 +28,9 @@ const Device = Type.Object({
   token_rotated_at: NullableTimestamp(),
   last_seen_at: NullableTimestamp({ description: 'Last contact of the device' }),
   last_position: Nullable(LastPosition),
+  rejected: Type.Record(Type.String(), Type.Integer(), {
+    description: 'Messages or fixes refused from this device, by reason (e.g. `ts_in_future`, `invalid_lat`, `batch_too_large`)',
+  }),
   version: Version,
   created_at: Timestamp(),
   updated_at: Timestamp(),

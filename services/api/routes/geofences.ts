@@ -112,6 +112,7 @@ export const geofenceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const body = request.body;
     const repository = createGeofenceRepository(db);
     const shape = (await checkFence(repository, body, null))!;
+    await repository.checkTenantCaps(shape.geometry, null);
     const geofence = await repository.create({
       name: body.name,
       kind: body.kind,
@@ -151,6 +152,7 @@ export const geofenceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (!current) throw notFound('geofence');
     assertVersion(request.ifMatch, current.version, 'geofence');
     const shape = await checkFence(repository, request.body, current);
+    if (shape) await repository.checkTenantCaps(shape.geometry, current.id);
     return { data: (await repository.update(current.id, { ...rest, ...shape }))! };
   }));
 

@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { listOf, listQuerySchema } from '../pagination.js';
-import { createGpsEventRepository, GPS_BUCKETS, type GpsBucketSize } from '../repositories/gps-events.js';
+import { createGpsEventRepository, GPS_BUCKETS, MAX_TRACK_BUCKETS, type GpsBucketSize } from '../repositories/gps-events.js';
 import { Nullable, StringEnum, TimeRangeQuery, Timestamp, Uuid } from '../schemas.js';
 
 const Fix = Type.Object({
@@ -37,7 +37,7 @@ const GpsEventQuery = listQuerySchema(['ts'], {
   device_id: Type.Optional(Uuid()),
   geofence_id: Type.Optional(Uuid({ description: 'Only fixes inside this geofence (zone)' })),
   bucket: Type.Optional(StringEnum(Object.keys(GPS_BUCKETS) as GpsBucketSize[], {
-    description: 'Time-bucketed track: one row per device and bucket (without `from`: the 24 hours before `to`)',
+    description: `Time-bucketed track: one row per device and bucket (without \`from\`: the 24 hours before \`to\`); at most ${MAX_TRACK_BUCKETS} buckets between \`from\` and \`to\``,
   })),
   ...TimeRangeQuery,
 });

@@ -2,8 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Config } from '../../shared/config.js';
 import type { SessionTokens } from '../../shared/jwt.js';
-import type { Authenticator } from '../../shared/principal.js';
-import type { LoginAttempts } from '../login-attempts.js';
+import type { CachingAuthenticator } from '../../shared/credential-cache.js';
+import type { LoginAttempts } from '../../shared/login-attempts.js';
 import type { PlanLookup } from '../plan-cache.js';
 import type { Resolver } from '../../shared/webhook-targets.js';
 import { authPlugin } from '../plugins/auth.js';
@@ -44,7 +44,8 @@ import { workOrderRoutes } from './work-orders.js';
  *      config: { scope: 'geofences.write' }   (required: a scope, `null` for any signed-in caller,
  *                                              or `public: true`; `apiAccess: true` makes it plan-gated, 402)
  *    and a handler that does its work in ONE `request.tenantDb(async (db) => …)` call (one pooled
- *    connection, one transaction, tenant set) and throws `notFound('geofence')`, `badRequest(msg, issues)`,
+ *    connection, the tenant set: on GET each statement is its own read-only transaction — one round
+ *    trip, no writes —, otherwise one transaction) and throws `notFound('geofence')`, `badRequest(msg, issues)`,
  *    `conflict(msg)`, `forbidden(msg)` from ../errors.ts; the error handler renders the contract's shape.
  *    `request.principal` is the caller (tenantId, userId, scopes, plan). Validation is the schema's job.
  *    Writes (docs/design.md, "REST conventions"):
@@ -68,7 +69,7 @@ const RESOURCE_ROUTES: FastifyPluginAsyncTypebox[] = [meRoutes, userRoutes, apiK
 
 export interface ApiRoutesOptions {
   config: Config;
-  authenticator: Authenticator;
+  authenticator: CachingAuthenticator;
   tokens: SessionTokens;
   plans: PlanLookup;
   loginAttempts: LoginAttempts;

@@ -46,7 +46,7 @@ const Delivery = Type.Object({
   webhook_id: Uuid(),
   event: Type.String(),
   event_id: Nullable(Type.String({ description: 'The event\'s id (null for a ping)' })),
-  status: StringEnum(['pending', 'delivered', 'failed']),
+  status: StringEnum(['queued', 'pending', 'delivered', 'failed'], { description: 'queued: behind an earlier delivery of the same asset or object' }),
   attempt_count: Type.Integer(),
   next_attempt_at: NullableTimestamp(),
   last_status_code: Nullable(Type.Integer()),
@@ -81,7 +81,7 @@ const RotateQuery = Type.Object({
 
 const WebhookQuery = listQuerySchema(WEBHOOK_SORT_FIELDS, { enabled: Type.Optional(Type.Boolean()) });
 const DeliveryQuery = listQuerySchema(DELIVERY_SORT_FIELDS, {
-  status: Type.Optional(StringEnum(['pending', 'delivered', 'failed'])),
+  status: Type.Optional(StringEnum(['queued', 'pending', 'delivered', 'failed'])),
   event: Type.Optional(Type.String({ maxLength: 100 })),
 });
 

@@ -39,6 +39,8 @@ export interface Issue {
  */
 export class ApiError extends Error {
   readonly statusCode: number;
+  /** For `rate_limited`: seconds until a retry can succeed, sent as `Retry-After`. */
+  retryAfterS?: number;
 
   constructor(readonly code: ErrorCode, message: string, readonly issues: Issue[] = [], statusCode: number = ERROR_STATUS[code]) {
     super(message);
@@ -57,7 +59,11 @@ export const forbidden = (message: string) => new ApiError('forbidden', message)
 /** Missing and another tenant's objects get the same answer. */
 export const notFound = (what: string) => new ApiError('not_found', `${what} not found`);
 export const conflict = (message: string, issues: Issue[] = []) => new ApiError('conflict', message, issues);
-export const rateLimited = (message: string) => new ApiError('rate_limited', message);
+export function rateLimited(message: string, retryAfterS?: number): ApiError {
+  const err = new ApiError('rate_limited', message);
+  if (retryAfterS !== undefined) err.retryAfterS = retryAfterS;
+  return err;
+}
 export const unavailable = (message: string) => new ApiError('unavailable', message);
 /** What a client sees of any failure of ours: no cause, only the request id to quote. */
 export const internalError = () => new ApiError('internal', 'internal error');
@@ -70,9 +76,10 @@ export function errorBody(err: ApiError, requestId: string): ErrorBody {
   return { error: { code: err.code, message: err.message, request_id: requestId, issues: err.issues } };
 }
 
-/** Headers every error answer carries besides the request id: a 401 names the scheme (RFC 6750). */
+/** Headers every error answer carries besides the request id: a 401 names the scheme (RFC 6750), a 429 when to retry. */
 export function errorHeaders(err: ApiError): Record<string, string> {
-  return err.statusCode === 401 ? { 'www-authenticate': 'Bearer' } : {};
+  if (err.statusCode === 401) return { 'www-authenticate': 'Bearer' };
+  return err.retryAfterS !== undefined ? { 'retry-after': String(err.retryAfterS) } : {};
 }
 
 /** The response header that carries the request id, on every answer (errors included). */

@@ -10,7 +10,7 @@ export interface LoginClaim {
 export interface LoginAttempts {
   /**
    * Counts an attempt before its password is checked, in one atomic step: of a burst of N concurrent
-   * attempts only the first `max` get through, however they interleave (docs/design.md, "Sign-in").
+   * attempts only the first `max` get through, however they interleave (docs/design.md, "REST API").
    */
   claim(key: string): Promise<LoginClaim>;
   /** Takes a claim back once its password proved right: only failures stay counted. */
@@ -27,8 +27,9 @@ const RELEASE = `
   return 0`;
 
 /**
- * Failed sign-ins per key (canonical organization id and lowercased email), shared by every API
- * process through Redis; counted in this process while Redis is away (or absent), so an outage opens
+ * Failed attempts per key, shared by every process through Redis: sign-ins per canonical organization
+ * id and lowercased email (the login route), and credential look-ups per client address
+ * (credential-cache.ts, its own prefix); counted in this process while Redis is away (or absent), so an outage opens
  * no door.
  */
 export function loginAttempts(options: { redis: Redis | null; prefix: string; max: number; windowMs: number; log: Logger }): LoginAttempts {
@@ -42,7 +43,7 @@ export function loginAttempts(options: { redis: Redis | null; prefix: string; ma
           const [count, ttlMs] = (await redis.eval(CLAIM, 1, prefix + key, windowMs)) as [number, number];
           return verdict(count, ttlMs);
         } catch (err) {
-          log.warn({ err }, 'login attempts: Redis unavailable; counting in this process');
+          log.warn({ err, prefix }, 'failed-attempt counts: Redis unavailable; counting in this process');
         }
       }
       const { count, ttlMs } = local.increment(key);
