@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchSettings } from './bench-args.js';
-import { row, withRatios, type ScenarioResult } from './bench-result.js';
+import { row, target, withRatios, type ScenarioResult } from './bench-result.js';
 
 interface Legacy {
   args(settings: BenchSettings): string[];
@@ -24,7 +24,43 @@ interface WebhooksJson {
   steady: { offeredPerS: number; deliveries: number; expected: number; p50Ms: number; p99Ms: number };
 }
 
+interface StormJson {
+  result: {
+    devices: number;
+    admitted: number;
+    publishing: number;
+    failed: number;
+    admittedMs: number;
+    publishingMs: number;
+    percentilesMs: { admitted: [number, number]; publishing: [number, number] };
+    storedFixes: number;
+    serverPeakRssMb: number;
+    serverIdleRssMb: number;
+  };
+}
+
 const LEGACY: Record<string, Legacy> = {
+  storm: {
+    args: () => [],
+    toResult: (raw) => {
+      const r = (raw as unknown as StormJson).result;
+      const devices = r.devices.toLocaleString('en-US');
+      return {
+        settings: { devices: r.devices },
+        tables: [{
+          title: `reconnect storm — ${devices} devices connecting at once, each publishing one QoS 1 fix once admitted`,
+          rows: [
+            row('every device admitted (CONNACK)', r.admitted / (r.admittedMs / 1000), 'CONNECTs/s', { p50Ms: r.percentilesMs.admitted[0], p99Ms: r.percentilesMs.admitted[1], maxMs: r.admittedMs },
+              r.devices - r.admitted, { note: `all in ${(r.admittedMs / 1000).toFixed(1)} s` }),
+            row('every first fix committed (PUBACK)', r.publishing / (r.publishingMs / 1000), 'fixes/s', { p50Ms: r.percentilesMs.publishing[0], p99Ms: r.percentilesMs.publishing[1], maxMs: r.publishingMs },
+              r.failed, { note: `${r.storedFixes.toLocaleString('en-US')} fixes stored` }),
+          ],
+        }],
+        roles: [{ role: 'ingest', cpuPct: null, rssMb: r.serverPeakRssMb }],
+        targets: [target(`reconnect storm: ${devices} devices all admitted (design: 10,000 within 10 s)`, Math.round(r.admittedMs / 100) / 10, 10, 'at-most', 's')],
+      };
+    },
+  },
   webhooks: {
     args: (s) => [
       ...(s.durationS ? ['--seconds', String(s.durationS)] : s.quick ? ['--seconds', '2'] : []),
@@ -64,7 +100,8 @@ export function legacyResult(name: string, resultsDir: string, sinceMs: number):
       .filter((f) => f.startsWith(`${name}-`) && f.endsWith('.json'))
       .map((f) => join(resultsDir, f))
       .filter((f) => statSync(f).mtimeMs >= sinceMs)
-      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0] ?? null;
+      // Newest first; names carry the time, so they settle a tie.
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs || b.localeCompare(a))[0] ?? null;
   } catch {
     return null;
   }

@@ -129,6 +129,20 @@ describe('scenarios that print their own report', () => {
         ['steady rate: event → delivery', 2000, 0, null, 40],
       ]);
       expect(resultProblems({ schema: RESULT_SCHEMA, at: 'x', machine: { cpus: 2 }, scenarios: [result] })).toEqual([]);
+
+      writeFileSync(join(dir, 'storm-1.json'), JSON.stringify({ result: {
+        devices: 2000, admitted: 2000, publishing: 1990, failed: 10, admittedMs: 4000, publishingMs: 5000,
+        percentilesMs: { admitted: [900, 3500], publishing: [1200, 4800] }, storedFixes: 1990, serverPeakRssMb: 300, serverIdleRssMb: 200,
+      } }));
+      const storm = legacyResult('storm', dir, startedMs)!;
+      expect(storm.tables[0]!.rows.map((r) => [r.name, r.throughput, r.p99Ms, r.maxMs, r.errors])).toEqual([
+        ['every device admitted (CONNACK)', 500, 3500, 4000, 0],
+        ['every first fix committed (PUBACK)', 398, 4800, 5000, 10],
+      ]);
+      expect(storm.targets[0]).toMatchObject({ value: 4, floor: 10, met: true });
+      // A JSON of another shape is kept as detail, untabled.
+      writeFileSync(join(dir, 'storm-2.json'), JSON.stringify({ something: 'else' }));
+      expect(legacyResult('storm', dir, startedMs)).toMatchObject({ scenario: 'storm', tables: [], detail: { something: 'else' } });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
