@@ -98,9 +98,15 @@ function protobufSafe(punch: Record<string, unknown>): Record<string, never> {
   return safe as Record<string, never>;
 }
 
-/** A fix every check accepts: within ±90/±180, a past time (distinct per call), finite values. */
-export function validFix(tsMs: number): { ts_ms: number; lat: number; lon: number; speed_mps: number; accuracy_m: number } {
-  return { ts_ms: tsMs, lat: 45 + (tsMs % 1000) / 10_000, lon: 7, speed_mps: 2, accuracy_m: 5 };
+/**
+ * A fix every check accepts: within ±90/±180, a past time (distinct per call), finite values at full double
+ * precision (the longest JSON a valid fix takes: a 500-fix JSON batch must be accepted whatever its bytes).
+ */
+export function validFix(tsMs: number): { ts_ms: number; lat: number; lon: number; speed_mps: number; heading_deg: number; accuracy_m: number; altitude_m: number; battery_pct: number; seq: number } {
+  return {
+    ts_ms: tsMs, lat: -45.12345678901234 - (tsMs % 1000) / 1e7, lon: -179.1234567890123, speed_mps: 2.123456789012345,
+    heading_deg: 359.1234567890123, accuracy_m: 4.987654321012345, altitude_m: -1234.567890123456, battery_pct: 99.12345678901234, seq: 4_294_967_295,
+  };
 }
 
 /** Distinct past times for the valid fixes sent alongside the fuzz, a millisecond apart. */
