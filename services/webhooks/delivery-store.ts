@@ -146,20 +146,23 @@ export function createDeliveryStore(db: Queryable) {
 
     /**
      * Makes pending the first queued delivery of each key that has none pending. Needed only after a race:
-     * a delivery routed as `queued` behind one that was finishing in a transaction it could not see yet.
-     * Looks at deliveries queued for more than `olderThanMs` only.
+     * a delivery routed as `queued` behind one that was finishing in a transaction it could not see yet,
+     * so the stranded delivery is one created at that moment. Looks at deliveries queued for more than
+     * `olderThanMs` and, unless `withinMs` is null, created in the last `withinMs` only (an index range,
+     * not every queued row: a dead endpoint's queue may be long).
      */
-    async promoteStranded(olderThanMs: number): Promise<number> {
+    async promoteStranded(olderThanMs: number, withinMs: number | null): Promise<number> {
       const { rowCount } = await db.query({
         name: 'fieldops_webhook_promote_stranded',
         text: `
         update webhook_deliveries q set status = 'pending', next_attempt_at = now()
-         where q.seq in (select distinct on (h.webhook_id, h.ordering_key) h.seq from webhook_deliveries h
-                          where h.status = 'queued' order by h.webhook_id, h.ordering_key, h.seq)
+         where q.status = 'queued'
            and q.created_at < now() - make_interval(secs => $1::double precision / 1000)
+           and ($2::double precision is null or q.created_at >= now() - make_interval(secs => $2::double precision / 1000))
            and not exists (select from webhook_deliveries p
-                            where p.webhook_id = q.webhook_id and p.ordering_key = q.ordering_key and p.status = 'pending')`,
-        values: [olderThanMs],
+                            where p.webhook_id = q.webhook_id and p.ordering_key = q.ordering_key
+                              and (p.status = 'pending' or (p.status = 'queued' and p.seq < q.seq)))`,
+        values: [olderThanMs, withinMs],
       });
       return rowCount ?? 0;
     },

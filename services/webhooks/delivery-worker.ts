@@ -14,6 +14,11 @@ const WAKE_CHANNEL = 'webhook_deliveries_inserted';
 /** How often queued deliveries stranded by a race are looked for, and how old they must be. */
 const STRANDED_SWEEP_MS = 5000;
 const STRANDED_AGE_MS = 2000;
+/**
+ * How far back a sweep looks past the previous successful one: a stranded delivery is created at the
+ * race, so this covers any transaction that lasted up to a minute. The first sweep looks at every row.
+ */
+const STRANDED_OVERLAP_MS = 60_000;
 
 export interface DeliveryWorkerOptions {
   secretKey: string;
@@ -110,10 +115,15 @@ export class DeliveryWorker {
   private async run(): Promise<void> {
     const store = createDeliveryStore(this.pool);
     let sweptAt = 0;
+    let lastSweepOkAt: number | null = null;
     while (!this.closed) {
       if (Date.now() - sweptAt >= STRANDED_SWEEP_MS) {
         sweptAt = Date.now();
-        await store.promoteStranded(STRANDED_AGE_MS).catch((err: unknown) => this.log.warn({ err }, 'webhooks: cannot promote stranded deliveries'));
+        const within = lastSweepOkAt === null ? null : sweptAt - lastSweepOkAt + STRANDED_OVERLAP_MS;
+        await store.promoteStranded(STRANDED_AGE_MS, within).then(
+          () => { lastSweepOkAt = sweptAt; },
+          (err: unknown) => this.log.warn({ err }, 'webhooks: cannot promote stranded deliveries'),
+        );
       }
       const free = this.unrecorded > 2 * this.options.maxInFlight ? 0 : this.options.maxInFlight - this.inFlight;
       let claimed: ClaimedDelivery[] = [];
