@@ -93,6 +93,23 @@ export function createDeliveryStore(db: Queryable) {
     },
 
     /**
+     * Hands back claimed deliveries that were never attempted (held too long behind a slow endpoint, or at
+     * shutdown): the claim is undone — attempt counts back, due now — if it still holds them.
+     */
+    async release(claims: readonly { seq: string; attempts: number }[]): Promise<void> {
+      if (claims.length === 0) return;
+      await db.query({
+        name: 'fieldops_webhook_release',
+        text: `
+        update webhook_deliveries d
+           set attempts = d.attempts - 1, round_attempts = d.round_attempts - 1, next_attempt_at = now()
+          from unnest($1::bigint[], $2::int[]) as c (seq, attempt)
+         where d.seq = c.seq and d.attempts = c.attempt and d.status = 'pending'`,
+        values: [claims.map((c) => c.seq), claims.map((c) => c.attempts)],
+      });
+    },
+
+    /**
      * Records attempts and their outcomes in one statement: each delivery's state (only if the attempt
      * still holds it), the next queued delivery of its key made pending when it is finished, its attempt
      * row, and the endpoints' failure record (cleared by a success, started by the first failure).
