@@ -1,5 +1,6 @@
 import type { Queryable } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
+import { IntervalJob } from './interval-job.js';
 
 const DEFAULT_INTERVAL_MS = 3_600_000;
 /** Rows per delete statement: a long log is purged in short statements, not one long lock-holding one. */
@@ -64,34 +65,11 @@ export async function purgeWebhookLog(db: Queryable, retentionDays: number): Pro
  * and hourly, in every webhooks process (several purging at once only share the work). A failure is
  * logged and tried again an hour later.
  */
-export class WebhookLogPurge {
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(
-    private readonly pool: Queryable,
-    private readonly log: Logger,
-    private readonly retentionDays: number,
-    private readonly intervalMs = DEFAULT_INTERVAL_MS,
-  ) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.runOnce(), this.intervalMs);
-    this.timer.unref();
-    void this.runOnce();
-  }
-
-  async runOnce(): Promise<void> {
-    try {
-      const { expired, purged } = await purgeWebhookLog(this.pool, this.retentionDays);
-      if (expired || purged) this.log.info({ expired, purged, retentionDays: this.retentionDays }, 'webhook delivery log purged');
-    } catch (err) {
-      this.log.warn({ err }, 'webhook delivery log purge failed');
-    }
-  }
-
-  close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+export class WebhookLogPurge extends IntervalJob {
+  constructor(pool: Queryable, log: Logger, retentionDays: number, intervalMs = DEFAULT_INTERVAL_MS) {
+    super(async () => {
+      const { expired, purged } = await purgeWebhookLog(pool, retentionDays);
+      if (expired || purged) log.info({ expired, purged, retentionDays }, 'webhook delivery log purged');
+    }, log, 'webhook delivery log purge failed', intervalMs);
   }
 }

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { purgeWebhookLog } from '../../services/jobs/webhook-log-purge.js';
+import { purgeWebhookLog, WebhookLogPurge } from '../../services/jobs/webhook-log-purge.js';
 import { createServicePool, withTenant, type Pool } from '../../services/shared/db.js';
+import { createLogger } from '../../services/shared/log.js';
 import { createDeliveryStore } from '../../services/webhooks/delivery-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createOrg, type TestOrg } from '../support/factories.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let worker: Pool;
@@ -90,6 +92,20 @@ describe('webhook delivery log retention', () => {
     expect(state[lastRecent]?.status).toBe('queued');
     const { rows } = await db.owner.query<{ last_error: string }>('select last_error from webhook_deliveries where seq = $1', [head]);
     expect(rows[0]!.last_error).toMatch(/expired/);
+  });
+
+  it('runs as a job: at start, with the retention it was given', async () => {
+    const live = await createEndpoint(true);
+    const old = await delivery(live, 'delivered', 8);
+    const kept = await delivery(live, 'delivered', 6);
+    const job = new WebhookLogPurge(worker, createLogger('silent'), 7);
+    job.start();
+    try {
+      await waitFor(async () => !(old in (await stateOf([old]))), 'the purge at start');
+    } finally {
+      job.close();
+    }
+    expect(await stateOf([old, kept])).toEqual({ [kept]: { status: 'delivered', attempts: 1 } });
   });
 
   it('lets the worker role delete finished deliveries only, and no attempt directly', async () => {
