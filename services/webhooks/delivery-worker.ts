@@ -102,7 +102,8 @@ export class DeliveryWorker {
     this.resolver = options.resolver ?? systemResolver;
     // The lease outlasts the attempt's deadline and the recording of its outcome.
     this.leaseMs = 2 * options.timeoutMs + 2000;
-    this.holdMs = options.timeoutMs + 1000;
+    // Started within half a deadline, an attempt still ends (and is recorded) well inside its lease.
+    this.holdMs = options.timeoutMs / 2;
     this.holdCap = options.maxInFlight * HOLD_FACTOR;
   }
 
@@ -242,7 +243,10 @@ export class DeliveryWorker {
       if (left > 0) this.perEndpoint.set(delivery.webhook_id, left);
       else this.perEndpoint.delete(delivery.webhook_id);
       const before = this.answerMs.get(delivery.webhook_id);
-      this.answerMs.set(delivery.webhook_id, before === undefined ? record.durationMs : 0.8 * before + 0.2 * record.durationMs);
+      const average = before === undefined ? record.durationMs : 0.8 * before + 0.2 * record.durationMs;
+      // Only a slow endpoint's is kept once it is idle (it limits what is claimed for it): the map stays small.
+      if (left > 0 || this.ready.has(delivery.webhook_id) || average > SLOW_ENDPOINT_MS) this.answerMs.set(delivery.webhook_id, average);
+      else this.answerMs.delete(delivery.webhook_id);
       this.recordLater(record);
       this.startReady(delivery.webhook_id);
       // The process's cap may have held back other endpoints' deliveries.
