@@ -62,7 +62,9 @@ export function createDeliveryStore(db: Queryable) {
            where d.status = 'pending' and d.next_attempt_at <= now()
              and (w.enabled or d.event_type = 'ping')
              and d.webhook_id <> all ($1::uuid[])
-           order by d.next_attempt_at, d.seq
+           -- The due index's order alone: a tie-break on seq would sort every due row (they share the
+           -- instant they were promoted at) before the limit — 3.7 ms instead of 0.3 ms over 4,000 heads.
+           order by d.next_attempt_at
            limit $2
            for update of d skip locked
         ), ranked as (
