@@ -1,5 +1,6 @@
 import type { Queryable } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
+import { IntervalJob } from './interval-job.js';
 
 const DEFAULT_INTERVAL_MS = 3_600_000;
 
@@ -15,25 +16,8 @@ export async function purgeExpiredIdempotencyKeys(db: Queryable): Promise<number
  * expired keys (migration 007). The API also replaces an expired key it meets, so a late purge changes
  * no answer; a failure is logged and tried again an hour later.
  */
-export class IdempotencyKeyPurge {
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(private readonly pool: Queryable, private readonly log: Logger, private readonly intervalMs = DEFAULT_INTERVAL_MS) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.runOnce(), this.intervalMs);
-    this.timer.unref();
-    void this.runOnce();
-  }
-
-  async runOnce(): Promise<void> {
-    await purgeExpiredIdempotencyKeys(this.pool)
-      .catch((err: unknown) => this.log.warn({ err }, 'idempotency key purge failed'));
-  }
-
-  close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+export class IdempotencyKeyPurge extends IntervalJob {
+  constructor(pool: Queryable, log: Logger, intervalMs = DEFAULT_INTERVAL_MS) {
+    super(() => purgeExpiredIdempotencyKeys(pool), log, 'idempotency key purge failed', intervalMs);
   }
 }

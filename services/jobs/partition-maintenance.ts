@@ -1,5 +1,6 @@
 import type { Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
+import { IntervalJob } from './interval-job.js';
 
 const DEFAULT_INTERVAL_MS = 3_600_000;
 
@@ -10,25 +11,8 @@ const DEFAULT_INTERVAL_MS = 3_600_000;
  * later, with three days of partitions made ahead). On TimescaleDB it does nothing: TimescaleDB's own chunk and
  * retention policies do that work.
  */
-export class PartitionMaintenance {
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(private readonly pool: Pool, private readonly log: Logger, private readonly intervalMs = DEFAULT_INTERVAL_MS) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.runOnce(), this.intervalMs);
-    this.timer.unref();
-    void this.runOnce();
-  }
-
-  async runOnce(): Promise<void> {
-    await this.pool.query('select maintain_time_partitions()')
-      .catch((err: unknown) => this.log.warn({ err }, 'time partition maintenance failed'));
-  }
-
-  close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+export class PartitionMaintenance extends IntervalJob {
+  constructor(pool: Pool, log: Logger, intervalMs = DEFAULT_INTERVAL_MS) {
+    super(() => pool.query('select maintain_time_partitions()'), log, 'time partition maintenance failed', intervalMs);
   }
 }

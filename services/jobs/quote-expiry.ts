@@ -1,5 +1,6 @@
 import type { Queryable } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
+import { IntervalJob } from './interval-job.js';
 
 /** The API treats a quote past its date as expired at once; the job only writes it down, so a minute is plenty. */
 const DEFAULT_INTERVAL_MS = 60_000;
@@ -19,24 +20,8 @@ export async function expireDueQuotes(db: Queryable): Promise<number> {
  * and acts on such quotes as expired before this runs; the job makes lists, exports and the database
  * agree. A failure is logged and tried again at the next tick.
  */
-export class QuoteExpiry {
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(private readonly pool: Queryable, private readonly log: Logger, private readonly intervalMs = DEFAULT_INTERVAL_MS) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.runOnce(), this.intervalMs);
-    this.timer.unref();
-    void this.runOnce();
-  }
-
-  async runOnce(): Promise<void> {
-    await expireDueQuotes(this.pool).catch((err: unknown) => this.log.warn({ err }, 'quote expiry failed'));
-  }
-
-  close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+export class QuoteExpiry extends IntervalJob {
+  constructor(pool: Queryable, log: Logger, intervalMs = DEFAULT_INTERVAL_MS) {
+    super(() => expireDueQuotes(pool), log, 'quote expiry failed', intervalMs);
   }
 }

@@ -52,6 +52,11 @@ const EnvSchema = Type.Object({
   WEBHOOK_SECRET_OVERLAP_S: Type.Integer({ minimum: 0, maximum: 30 * 86400, default: 86_400 }),
   /** Polling fallback of the webhooks role when no insert notice arrives. */
   WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
+  /**
+   * Days a finished webhook delivery (and its attempts) stays in the log, and a delivery may wait on a
+   * disabled endpoint before it expires; purged hourly by the webhooks role.
+   */
+  WEBHOOK_LOG_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },

@@ -62,7 +62,9 @@ export function createDeliveryStore(db: Queryable) {
            where d.status = 'pending' and d.next_attempt_at <= now()
              and (w.enabled or d.event_type = 'ping')
              and d.webhook_id <> all ($1::uuid[])
-           order by d.next_attempt_at, d.seq
+           -- The due index's order alone: a tie-break on seq would sort every due row (they share the
+           -- instant they were promoted at) before the limit — 3.7 ms instead of 0.3 ms over 4,000 heads.
+           order by d.next_attempt_at
            limit $2
            for update of d skip locked
         ), ranked as (
@@ -90,6 +92,23 @@ export function createDeliveryStore(db: Queryable) {
           limits.perEndpoint, limits.leaseMs],
       });
       return rows;
+    },
+
+    /**
+     * Hands back claimed deliveries that were never attempted (held too long behind a slow endpoint, or at
+     * shutdown): the claim is undone — attempt counts back, due now — if it still holds them.
+     */
+    async release(claims: readonly { seq: string; attempts: number }[]): Promise<void> {
+      if (claims.length === 0) return;
+      await db.query({
+        name: 'fieldops_webhook_release',
+        text: `
+        update webhook_deliveries d
+           set attempts = d.attempts - 1, round_attempts = d.round_attempts - 1, next_attempt_at = now()
+          from unnest($1::bigint[], $2::int[]) as c (seq, attempt)
+         where d.seq = c.seq and d.attempts = c.attempt and d.status = 'pending'`,
+        values: [claims.map((c) => c.seq), claims.map((c) => c.attempts)],
+      });
     },
 
     /**
@@ -146,20 +165,23 @@ export function createDeliveryStore(db: Queryable) {
 
     /**
      * Makes pending the first queued delivery of each key that has none pending. Needed only after a race:
-     * a delivery routed as `queued` behind one that was finishing in a transaction it could not see yet.
-     * Looks at deliveries queued for more than `olderThanMs` only.
+     * a delivery routed as `queued` behind one that was finishing in a transaction it could not see yet,
+     * so the stranded delivery is one created at that moment. Looks at deliveries queued for more than
+     * `olderThanMs` and, unless `withinMs` is null, created in the last `withinMs` only (an index range,
+     * not every queued row: a dead endpoint's queue may be long).
      */
-    async promoteStranded(olderThanMs: number): Promise<number> {
+    async promoteStranded(olderThanMs: number, withinMs: number | null): Promise<number> {
       const { rowCount } = await db.query({
         name: 'fieldops_webhook_promote_stranded',
         text: `
         update webhook_deliveries q set status = 'pending', next_attempt_at = now()
-         where q.seq in (select distinct on (h.webhook_id, h.ordering_key) h.seq from webhook_deliveries h
-                          where h.status = 'queued' order by h.webhook_id, h.ordering_key, h.seq)
+         where q.status = 'queued'
            and q.created_at < now() - make_interval(secs => $1::double precision / 1000)
+           and ($2::double precision is null or q.created_at >= now() - make_interval(secs => $2::double precision / 1000))
            and not exists (select from webhook_deliveries p
-                            where p.webhook_id = q.webhook_id and p.ordering_key = q.ordering_key and p.status = 'pending')`,
-        values: [olderThanMs],
+                            where p.webhook_id = q.webhook_id and p.ordering_key = q.ordering_key
+                              and (p.status = 'pending' or (p.status = 'queued' and p.seq < q.seq)))`,
+        values: [olderThanMs, withinMs],
       });
       return rowCount ?? 0;
     },

@@ -14,6 +14,18 @@ const WAKE_CHANNEL = 'webhook_deliveries_inserted';
 /** How often queued deliveries stranded by a race are looked for, and how old they must be. */
 const STRANDED_SWEEP_MS = 5000;
 const STRANDED_AGE_MS = 2000;
+/**
+ * How far back a sweep looks past the previous successful one: a stranded delivery is created at the
+ * race, so this covers any transaction that lasted up to a minute. The first sweep looks at every row.
+ */
+const STRANDED_OVERLAP_MS = 60_000;
+/**
+ * Deliveries are claimed ahead of free slots, up to this many times the slots, so that claims stay large
+ * (the database work is per statement, not per delivery) and a freed slot is refilled at once.
+ */
+const HOLD_FACTOR = 4;
+/** An endpoint answering slower than this on average gets nothing held ahead: only its slots are claimed. */
+const SLOW_ENDPOINT_MS = 1000;
 
 export interface DeliveryWorkerOptions {
   secretKey: string;
@@ -30,6 +42,12 @@ export interface DeliveryWorkerOptions {
   claimBatch?: number;
 }
 
+/** A delivery claimed and waiting for a slot of its endpoint. */
+interface Held {
+  delivery: ClaimedDelivery;
+  claimedAt: number;
+}
+
 interface Signer {
   version: number;
   current: string;
@@ -42,7 +60,8 @@ interface Signer {
  * (woken by the insert notice, by a freed slot or a retry coming due, else polling), each attempt runs
  * on its own (signed afresh, sent to the address its target check accepted), and finished attempts are
  * recorded together, a batch per statement. Per endpoint at most `endpointConcurrency` attempts are in
- * flight and no more are claimed for it, so a slow endpoint holds its own slots only; per key, the
+ * flight; up to `HOLD_FACTOR` times that are claimed ahead and held, started as its slots free up (a slow
+ * endpoint gets its slots' worth only), so a slow endpoint holds its own share only; per key, the
  * database hands out a delivery only after the one before it is finished.
  */
 export class DeliveryWorker {
@@ -52,7 +71,16 @@ export class DeliveryWorker {
   private wake: (() => void) | null = null;
   private signalled = false;
   private inFlight = 0;
+  /** Attempts in flight per endpoint. */
   private readonly perEndpoint = new Map<string, number>();
+  /** Claimed deliveries waiting for a slot, per endpoint, oldest first. */
+  private readonly ready = new Map<string, Held[]>();
+  private readyCount = 0;
+  /** Each endpoint's recent answer time (a moving average, ms): a slow one gets nothing held ahead. */
+  private readonly answerMs = new Map<string, number>();
+  private readonly holdCap: number;
+  /** A held delivery not started within this is handed back: its attempt would outlast its lease. */
+  private readonly holdMs: number;
   private pendingRecords: AttemptRecord[] = [];
   /** Outcomes not yet written (waiting or being written): claiming pauses while the writes lag this far. */
   private unrecorded = 0;
@@ -74,6 +102,9 @@ export class DeliveryWorker {
     this.resolver = options.resolver ?? systemResolver;
     // The lease outlasts the attempt's deadline and the recording of its outcome.
     this.leaseMs = 2 * options.timeoutMs + 2000;
+    // Started within half a deadline, an attempt still ends (and is recorded) well inside its lease.
+    this.holdMs = options.timeoutMs / 2;
+    this.holdCap = options.maxInFlight * HOLD_FACTOR;
   }
 
   async start(): Promise<void> {
@@ -110,19 +141,26 @@ export class DeliveryWorker {
   private async run(): Promise<void> {
     const store = createDeliveryStore(this.pool);
     let sweptAt = 0;
+    let lastSweepOkAt: number | null = null;
     while (!this.closed) {
       if (Date.now() - sweptAt >= STRANDED_SWEEP_MS) {
         sweptAt = Date.now();
-        await store.promoteStranded(STRANDED_AGE_MS).catch((err: unknown) => this.log.warn({ err }, 'webhooks: cannot promote stranded deliveries'));
+        const within = lastSweepOkAt === null ? null : sweptAt - lastSweepOkAt + STRANDED_OVERLAP_MS;
+        await store.promoteStranded(STRANDED_AGE_MS, within).then(
+          () => { lastSweepOkAt = sweptAt; },
+          (err: unknown) => this.log.warn({ err }, 'webhooks: cannot promote stranded deliveries'),
+        );
       }
-      const free = this.unrecorded > 2 * this.options.maxInFlight ? 0 : this.options.maxInFlight - this.inFlight;
+      // Claim while less than one wave of attempts is held ready, up to the hold cap.
+      const room = this.unrecorded > 2 * this.holdCap ? 0 : this.holdCap - this.inFlight - this.readyCount;
+      const batch = Math.min(room, this.options.claimBatch ?? 500);
       let claimed: ClaimedDelivery[] = [];
-      if (free > 0) {
+      if (batch > 0 && this.readyCount < this.options.maxInFlight) {
         try {
           claimed = await store.claim({
-            batch: Math.min(free, this.options.claimBatch ?? 500),
+            batch,
             ...this.slots(),
-            perEndpoint: this.options.endpointConcurrency,
+            perEndpoint: this.options.endpointConcurrency * HOLD_FACTOR,
             leaseMs: this.leaseMs,
           });
         } catch (err) {
@@ -130,20 +168,67 @@ export class DeliveryWorker {
           this.log.warn({ err }, 'webhooks: cannot claim deliveries; retrying');
         }
       }
-      for (const delivery of claimed) this.dispatch(delivery);
-      // A full batch may have left more due: claim again at once (while slots are free).
-      if (claimed.length === 0 || this.inFlight >= this.options.maxInFlight) await this.pause(this.options.pollMs);
+      this.hold(claimed);
+      // A full batch may have left more due: claim again at once (while little is held ready).
+      if (claimed.length === 0 || claimed.length < batch || this.readyCount >= this.options.maxInFlight) await this.pause(this.options.pollMs);
     }
   }
 
+  /** What each endpoint may still be given: its hold limit less what it holds (in flight and ready). */
   private slots(): { saturated: string[]; partial: { webhookId: string; free: number }[] } {
     const saturated: string[] = [];
     const partial: { webhookId: string; free: number }[] = [];
-    for (const [webhookId, count] of this.perEndpoint) {
-      if (count >= this.options.endpointConcurrency) saturated.push(webhookId);
-      else partial.push({ webhookId, free: this.options.endpointConcurrency - count });
+    const endpoints = new Set([...this.perEndpoint.keys(), ...this.ready.keys()]);
+    for (const [webhookId, ms] of this.answerMs) if (ms > SLOW_ENDPOINT_MS) endpoints.add(webhookId);
+    for (const webhookId of endpoints) {
+      const slow = (this.answerMs.get(webhookId) ?? 0) > SLOW_ENDPOINT_MS;
+      const limit = this.options.endpointConcurrency * (slow ? 1 : HOLD_FACTOR);
+      const free = limit - (this.perEndpoint.get(webhookId) ?? 0) - (this.ready.get(webhookId)?.length ?? 0);
+      if (free <= 0) saturated.push(webhookId);
+      else partial.push({ webhookId, free });
     }
     return { saturated, partial };
+  }
+
+  private hold(claimed: readonly ClaimedDelivery[]): void {
+    const claimedAt = Date.now();
+    const endpoints = new Set<string>();
+    for (const delivery of claimed) {
+      let queue = this.ready.get(delivery.webhook_id);
+      if (!queue) this.ready.set(delivery.webhook_id, (queue = []));
+      queue.push({ delivery, claimedAt });
+      this.readyCount++;
+      endpoints.add(delivery.webhook_id);
+    }
+    for (const webhookId of endpoints) this.startReady(webhookId);
+  }
+
+  /**
+   * Starts an endpoint's held deliveries while it has free slots (and the process has room). One held
+   * too long behind a slow endpoint is handed back instead: its lease would run out mid-attempt.
+   */
+  private startReady(webhookId: string): void {
+    const queue = this.ready.get(webhookId);
+    if (!queue) return;
+    const stale: ClaimedDelivery[] = [];
+    const staleBefore = Date.now() - this.holdMs;
+    while (queue.length > 0 && !this.closed && this.inFlight < this.options.maxInFlight
+      && (this.perEndpoint.get(webhookId) ?? 0) < this.options.endpointConcurrency) {
+      const { delivery, claimedAt } = queue.shift()!;
+      this.readyCount--;
+      if (claimedAt < staleBefore) stale.push(delivery);
+      else this.dispatch(delivery);
+    }
+    if (queue.length === 0) this.ready.delete(webhookId);
+    void this.release(stale);
+  }
+
+  /** Hands back held deliveries never started (see the store's `release`); missed, their leases run out. */
+  private release(deliveries: readonly ClaimedDelivery[]): Promise<void> {
+    if (deliveries.length === 0) return Promise.resolve();
+    this.signal();
+    return createDeliveryStore(this.pool).release(deliveries.map((d) => ({ seq: d.seq, attempts: d.attempts })))
+      .catch((err: unknown) => this.log.warn({ err, deliveries: deliveries.length }, 'webhooks: cannot hand back held deliveries; their leases will run out'));
   }
 
   private dispatch(delivery: ClaimedDelivery): void {
@@ -157,7 +242,15 @@ export class DeliveryWorker {
       const left = (this.perEndpoint.get(delivery.webhook_id) ?? 1) - 1;
       if (left > 0) this.perEndpoint.set(delivery.webhook_id, left);
       else this.perEndpoint.delete(delivery.webhook_id);
+      const before = this.answerMs.get(delivery.webhook_id);
+      const average = before === undefined ? record.durationMs : 0.8 * before + 0.2 * record.durationMs;
+      // Only a slow endpoint's is kept once it is idle (it limits what is claimed for it): the map stays small.
+      if (left > 0 || this.ready.has(delivery.webhook_id) || average > SLOW_ENDPOINT_MS) this.answerMs.set(delivery.webhook_id, average);
+      else this.answerMs.delete(delivery.webhook_id);
       this.recordLater(record);
+      this.startReady(delivery.webhook_id);
+      // The process's cap may have held back other endpoints' deliveries.
+      if (this.readyCount > 0 && this.inFlight < this.options.maxInFlight) for (const webhookId of [...this.ready.keys()]) this.startReady(webhookId);
       this.signal();
     });
   }
@@ -325,6 +418,11 @@ export class DeliveryWorker {
       this.closed = true;
       this.signal();
       await this.loop?.catch(() => {});
+      // Held deliveries not started go back at once, for another process to take.
+      const held = [...this.ready.values()].flat().map((h) => h.delivery);
+      this.ready.clear();
+      this.readyCount = 0;
+      await this.release(held);
       while (this.inFlight > 0 || this.unrecorded > 0) {
         await (this.flushing ?? new Promise((resolve) => setTimeout(resolve, 10)));
       }

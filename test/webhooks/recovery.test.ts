@@ -131,4 +131,27 @@ describe('webhook delivery safety and recovery', () => {
       await restarted?.close();
     }
   }, 90_000);
+
+  it('hands back at shutdown the deliveries it claimed ahead and never started: due again, no attempt counted', async () => {
+    answers.set('/held', () => 'hang');
+    const hook = await createWebhook(receiver.url('/held'), ['work_order.created']);
+    const sut = new DeliveryWorker(worker, createLogger('silent'), {
+      secretKey: db.config.webhookSecretKey, allowHosts: db.config.WEBHOOK_ALLOW_HOSTS, timeoutMs: 1000, retryDelaysMs: [60_000],
+      endpointConcurrency: 1, maxInFlight: 4, disableAfterMs: 86_400_000, pollMs: 100,
+    });
+    // Three work orders (three keys): one attempt in flight to the hanging endpoint, the others held for its slot.
+    await insertEvents(worker, [workOrderEvent('work_order.created'), workOrderEvent('work_order.created'), workOrderEvent('work_order.created')]);
+    await sut.start();
+    try {
+      await waitFor(() => receiver.at('/held').length === 1, 'the first attempt');
+    } finally {
+      await sut.close();
+    }
+    const deliveries = await deliveriesOf(hook.id);
+    expect(deliveries.map((d) => d.attempt_count).sort()).toEqual([0, 0, 1]);
+    const { rows } = await db.owner.query<{ due: boolean }>(
+      `select next_attempt_at <= now() as due from webhook_deliveries where webhook_id = $1 and attempts = 0`, [hook.id]);
+    expect(rows.map((r) => r.due)).toEqual([true, true]);
+    expect(receiver.at('/held')).toHaveLength(1);
+  });
 });
