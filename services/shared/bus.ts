@@ -43,7 +43,8 @@ export interface StreamBus {
   lastId(stream: string): Promise<string>;
   /**
    * Drops the entries a consumer group has been handed and has acknowledged (everything older than its
-   * oldest pending entry, or up to its last delivered one). A stream without that group is left alone.
+   * oldest pending entry, or up to its last delivered one) — and only those that every other group of the
+   * stream has acknowledged too. A stream without that group is left alone.
    */
   trimConsumed(stream: string, group: string): Promise<void>;
   ping(): Promise<void>;

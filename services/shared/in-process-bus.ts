@@ -225,14 +225,20 @@ export class InProcessStreams {
     return this.streams.get(name)?.newest()?.id ?? '0-0';
   }
 
-  /** Drops what the group has been handed and acknowledged: entries before its oldest pending one, or after its last delivered one. */
+  /**
+   * Drops what every group has been handed and acknowledged: entries before the oldest pending one of any
+   * group, or after the last one delivered to the group furthest behind.
+   */
   trimConsumed(name: string, groupName: string): void {
     const stream = this.streams.get(name);
-    const group = stream?.groups.get(groupName);
-    if (!stream || !group) return;
-    const oldestPending = group.pending.keys().next();
-    const keepFrom = oldestPending.done ? group.lastDelivered : parseId(oldestPending.value, 0);
-    if (keepFrom.ms === 0 && keepFrom.seq === 0) return;
+    if (!stream || !stream.groups.has(groupName)) return;
+    let keepFrom: { ms: number; seq: number } | null = null;
+    for (const group of stream.groups.values()) {
+      const oldestPending = group.pending.keys().next();
+      const from = oldestPending.done ? group.lastDelivered : parseId(oldestPending.value, 0);
+      if (keepFrom === null || compareIds(from, keepFrom) < 0) keepFrom = from;
+    }
+    if (!keepFrom || (keepFrom.ms === 0 && keepFrom.seq === 0)) return;
     stream.dropBefore(stream.indexAfter(keepFrom, false));
   }
 

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { AppendRequest, StreamBatch, StreamBus, StreamEntry } from './bus.js';
+import { compareStreamIds } from './stream-ids.js';
 
 type RawEntry = [id: string, fields: string[]];
 type RawStreams = [stream: string, entries: RawEntry[]][] | null;
@@ -135,15 +136,20 @@ export class RedisStreamBus implements StreamBus {
     } catch {
       return; // no such stream yet
     }
-    const info = groups.map((flat) => {
+    const infos = groups.map((flat) => {
       const fields: Record<string, unknown> = {};
       for (let i = 0; i < flat.length; i += 2) fields[String(flat[i])] = flat[i + 1];
       return fields;
-    }).find((g) => g.name === group);
-    if (!info) return;
-    const [pending, oldestPending] = (await this.writer.xpending(stream, group)) as [number, string | null];
-    const keepFrom = pending > 0 && oldestPending ? oldestPending : String(info['last-delivered-id']);
-    if (keepFrom !== '0-0') await this.writer.xtrim(stream, 'MINID', keepFrom);
+    });
+    if (!infos.some((g) => g.name === group)) return;
+    // Every group keeps what it has not acknowledged: another reader of the stream is never trimmed past.
+    let keepFrom: string | null = null;
+    for (const info of infos) {
+      const [pending, oldestPending] = (await this.writer.xpending(stream, String(info.name))) as [number, string | null];
+      const from = pending > 0 && oldestPending ? oldestPending : String(info['last-delivered-id']);
+      if (keepFrom === null || compareStreamIds(from, keepFrom) < 0) keepFrom = from;
+    }
+    if (keepFrom && keepFrom !== '0-0') await this.writer.xtrim(stream, 'MINID', keepFrom);
   }
 
   async ping(): Promise<void> {

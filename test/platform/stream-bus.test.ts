@@ -220,6 +220,20 @@ describe.each(implementations)('stream bus: $name', (impl) => {
       expect(await sut.lastId(stream)).toBe(ids[9]);
     });
 
+    it('keeps what another group of the stream has not acknowledged yet', async () => {
+      const stream = fresh('positions');
+      await sut.ensureGroup(stream, 'geofence', '0');
+      await sut.ensureGroup(stream, 'audit', '0');
+      const ids = await fill(stream, 8);
+      await sut.readGroup('geofence', 'w1', [stream], { blockMs: 10, count: 8 });
+      await sut.ack(stream, 'geofence', ids);
+      const [audited] = await sut.readGroup('audit', 'a1', [stream], { blockMs: 10, count: 3 });
+      await sut.ack(stream, 'audit', audited!.entries.map((e) => e.id));
+
+      await sut.trimConsumed(stream, 'geofence');
+      expect(await idsOf(stream)).toEqual(ids.slice(2));
+    });
+
     it('leaves a stream alone when the group does not exist (nobody has evaluated anything)', async () => {
       const stream = fresh('positions');
       const ids = await fill(stream, 5);
