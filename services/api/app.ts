@@ -20,6 +20,7 @@ import { jsonBodyPlugin } from './plugins/json-body.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { outputsPlugin } from './plugins/outputs.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
+import { inFlightPlugin } from './plugins/in-flight.js';
 import { requestIdPlugin } from './plugins/request-id.js';
 import { newRequestId } from '../shared/contracts/errors.js';
 import { tenantDbPlugin } from './plugins/tenant-db.js';
@@ -81,6 +82,8 @@ export async function buildApiApp(deps: ApiDeps) {
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // First: it wraps the handler of every route registered after it.
+  await app.register(inFlightPlugin);
   await app.register(requestIdPlugin);
   await app.register(errorsPlugin);
   await app.register(jsonBodyPlugin);

@@ -42,7 +42,8 @@ export const startRole: RoleStarter = async (runtime) => {
   return {
     name: 'api',
     endpoints: { api: base, docs: `${base}${DOCS_PATH}`, map: `${base}/map`, metrics: `${base}/metrics` },
-    // app.close() stops accepting, lets in-flight requests finish, then runs onClose; the pool is the runtime's.
+    // app.close() stops accepting, waits for open connections and for every handler still running (its client
+    // may be gone: plugins/in-flight.ts), then runs onClose; the pool is the runtime's, closed after this.
     close: () => (closing ??= app.close().then(() => redis?.quit().then(() => undefined, () => redis.disconnect()))),
   };
 };
