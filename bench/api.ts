@@ -28,7 +28,7 @@ import { bareStatements } from './lib/bare-pool.js';
 import { createBenchDatabase, login, seedBenchTenant, startBenchServer, stopBenchServer } from './lib/bench-env.js';
 import { row, target, withRatios, type RoleUsage, type ScenarioResult } from './lib/bench-result.js';
 import type { PlatformReady } from './lib/platform-server.js';
-import { RoleSampler } from './lib/proc-stats.js';
+import { processSchedNs, RoleSampler } from './lib/proc-stats.js';
 import { pick, type ScenarioContext } from './lib/scenario.js';
 import { inspectionBody, seedBusinessOps, SIGNATURE, type OpsFixtures } from './lib/business-ops-fixtures.js';
 
@@ -44,6 +44,9 @@ interface PhaseResult {
   requests: number;
   non2xx: number;
   errors: number;
+  /** The API process during the measured run: % of a core it ran, and % of the time it waited runnable for a core. */
+  apiCpuPct?: number;
+  apiWaitPct?: number;
 }
 
 interface Phase {
@@ -177,15 +180,19 @@ export default async function apiBench(argv: string[], context?: ScenarioContext
         };
         await check(target, phase);
         if (warmup > 0) await autocannon({ ...target, duration: warmup });
+        const before = processSchedNs(server.pid!);
+        const startedAt = performance.now();
         const r = await autocannon({ ...target, duration: seconds });
+        const sched = schedPct(before, processSchedNs(server.pid!), performance.now() - startedAt);
         result = {
           name: phase.name, method: phase.method, path: phase.path,
           reqPerS: Math.round(r.requests.average), p50Ms: r.latency.p50, p90Ms: r.latency.p90, p99Ms: r.latency.p99, maxMs: r.latency.max,
-          requests: r.requests.total, non2xx: r.non2xx, errors: r.errors,
+          requests: r.requests.total, non2xx: r.non2xx, errors: r.errors, ...sched,
         };
       }
       results.push(result);
       console.log(`${fmt(result.reqPerS).padStart(7)} req/s   p50 ${String(result.p50Ms).padStart(4)} ms   p99 ${String(result.p99Ms).padStart(4)} ms`
+        + (result.apiCpuPct !== undefined ? `   api ${result.apiCpuPct}% CPU, ${result.apiWaitPct}% waiting for one` : '')
         + (result.non2xx || result.errors ? `   (${result.non2xx} non-2xx, ${result.errors} errors)` : ''));
     }
     usage = sampler.stop();
@@ -280,7 +287,8 @@ function report(results: PhaseResult[], roles: RoleUsage[], params: Record<strin
     const baseline = phase.baseline ? undefined
       : phase.perOrder ? single ?? page
       : phase.workOrders && phase.method === 'GET' ? page : phase.ops ? consume : r.path === '/healthz' ? undefined : ceiling;
-    return row(r.name, r.reqPerS, 'req/s', r, r.non2xx + r.errors, baseline ? { baseline } : {});
+    const note = r.apiCpuPct !== undefined ? `api process: ${r.apiCpuPct}% of a core, ${r.apiWaitPct}% waiting runnable for one` : undefined;
+    return row(r.name, r.reqPerS, 'req/s', r, r.non2xx + r.errors, { ...(baseline ? { baseline } : {}), ...(note ? { note } : {}) });
   });
   const table = withRatios({ title: `REST API — ${params.connections} connections, ${params.seconds} s per phase, DATABASE_POOL_SIZE=${params.pool}`, rows });
   const ratioOf = (key: string) => table.rows.find((r) => r.name === PHASES.find((p) => p.key === key)!.name)?.ratio ?? null;
@@ -291,6 +299,18 @@ function report(results: PhaseResult[], roles: RoleUsage[], params: Record<strin
       target('GET /v1/work-orders/{id} vs one-round-trip bare pg', ratioOf('wo-get'), 0.7, 'at-least', '×'),
     ],
   };
+}
+
+/**
+ * The API process's event loop over a measured run: the share of a core it ran, and the share of the time it was ready
+ * to run but waited for a core (others held both) — the second says how much of a phase the machine, not
+ * the API, took. Nothing when /proc cannot tell.
+ */
+function schedPct(before: { runNs: number; waitNs: number }, after: { runNs: number; waitNs: number }, wallMs: number) {
+  const pct = (ns: number) => Math.round((ns / 1e6 / wallMs) * 100);
+  const run = after.runNs - before.runNs;
+  const wait = after.waitNs - before.waitNs;
+  return Number.isFinite(run) && Number.isFinite(wait) && wallMs > 0 ? { apiCpuPct: pct(run), apiWaitPct: pct(wait) } : {};
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');

@@ -46,6 +46,26 @@ export function processCpuTicks(pid: number): number {
   return ticks || NaN;
 }
 
+/**
+ * Nanoseconds the event-loop threads (the main thread of a process and of each child) have run, and have
+ * waited runnable for a CPU (/proc/<pid>/schedstat); NaN when unreadable. The wait is what a loaded machine
+ * costs a server that has work to do: time it was ready to run while others held the cores.
+ */
+export function processSchedNs(pid: number): { runNs: number; waitNs: number } {
+  let runNs = 0;
+  let waitNs = 0;
+  for (const p of family(pid)) {
+    try {
+      const [run, wait] = readFileSync(`/proc/${p}/schedstat`, 'utf8').split(' ');
+      runNs += Number(run);
+      waitNs += Number(wait);
+    } catch {
+      // gone meanwhile, or no /proc
+    }
+  }
+  return runNs ? { runNs, waitNs } : { runNs: NaN, waitNs: NaN };
+}
+
 /** Resident memory of a process and its children, in MB; NaN when unreadable. */
 export function processRssMb(pid: number): number {
   const kb = family(pid).reduce((sum, p) => sum + rssKb(p), 0);
