@@ -5,7 +5,7 @@ import type { PositionRecord } from '../shared/contracts/stream-codec.js';
 import type { EventReplay } from './event-replay.js';
 import { messageOfEntry } from './event-replay.js';
 import { BadRequest, CloseCode, CloseReason, errorMessage, parseClientRequest, type ClientRequest } from './live-protocol.js';
-import type { LiveSocket } from './live-socket.js';
+import type { LiveSocket, PositionFilter } from './live-socket.js';
 import type { CredentialSockets } from './credential-sockets.js';
 import type { LiveMetrics } from './metrics.js';
 import type { LiveSink, LiveStreamReader } from './stream-reader.js';
@@ -36,6 +36,8 @@ export class LiveHub implements LiveSink {
   private readonly tenants = new Map<string, { fanout: TenantFanout; holds: number }>();
   private readonly sweepTimer: NodeJS.Timeout;
   private socketCount = 0;
+  /** Sockets subscribed to positions: the reader reads the position shards only while there are any. */
+  private positionSockets = 0;
   private closing = false;
 
   constructor(private readonly options: LiveHubOptions) {
@@ -91,6 +93,7 @@ export class LiveHub implements LiveSink {
     socket.ws = null;
     if (socket.expiryTimer) clearTimeout(socket.expiryTimer);
     if (socket.credential) this.options.credentialSockets?.remove(socket, socket.credential);
+    if (socket.positions) this.countPositionSocket(-1);
     this.fanoutOf(socket).remove(socket);
     this.socketCount--;
     this.options.metrics.sockets.dec();
@@ -123,7 +126,7 @@ export class LiveHub implements LiveSink {
   private apply(socket: LiveSocket, request: ClientRequest): void {
     const fanout = this.fanoutOf(socket);
     if (request.type === 'subscribe') {
-      if (request.channels.has('positions')) fanout.setPositionFilter(socket, { assets: request.assets, bbox: request.bbox });
+      if (request.channels.has('positions')) this.setPositionFilter(socket, fanout, { assets: request.assets, bbox: request.bbox });
       if (request.channels.has('events')) {
         if (request.since) void this.replay(socket, fanout, request.since);
         else if (socket.events !== 'live') fanout.subscribeEvents(socket);
@@ -134,9 +137,9 @@ export class LiveHub implements LiveSink {
       const current = socket.positions.assets;
       if (request.assets && current) {
         const remaining = new Set([...current].filter((id) => !request.assets!.has(id)));
-        fanout.setPositionFilter(socket, remaining.size > 0 ? { ...socket.positions, assets: remaining } : null);
+        this.setPositionFilter(socket, fanout, remaining.size > 0 ? { ...socket.positions, assets: remaining } : null);
       } else {
-        fanout.setPositionFilter(socket, null);
+        this.setPositionFilter(socket, fanout, null);
       }
     }
     if (request.channels.has('events')) fanout.unsubscribeEvents(socket);
@@ -188,11 +191,20 @@ export class LiveHub implements LiveSink {
     return this.tenants.get(socket.tenantId)!.fanout;
   }
 
-  // LiveSink
-
-  hasSockets(): boolean {
-    return this.socketCount > 0;
+  private setPositionFilter(socket: LiveSocket, fanout: TenantFanout, filter: PositionFilter | null): void {
+    const had = socket.positions !== null;
+    fanout.setPositionFilter(socket, filter);
+    if (had !== (filter !== null)) this.countPositionSocket(filter ? 1 : -1);
   }
+
+  private countPositionSocket(delta: 1 | -1): void {
+    this.positionSockets += delta;
+    if (this.positionSockets === (delta > 0 ? 1 : 0)) {
+      void this.options.reader.wantPositions(delta > 0);
+    }
+  }
+
+  // LiveSink
 
   dispatchPositions(records: PositionRecord[]): void {
     const touched = new Set<TenantFanout>();

@@ -5,8 +5,6 @@ import { compareStreamIds } from '../shared/stream-ids.js';
 
 /** Where the reader hands what it reads. */
 export interface LiveSink {
-  /** False when no socket is connected: positions are then skipped unparsed. */
-  hasSockets(): boolean;
   dispatchPositions(records: PositionRecord[]): void;
   dispatchEvents(tenantId: string, entries: StreamEntry[]): void;
 }
@@ -23,13 +21,23 @@ export interface StreamReaderOptions {
 }
 
 /**
- * The one blocking reader of a realtime process: every position shard, plus `events:{tenant}` of the
- * tenants that have sockets here. Each cursor starts at the stream's newest id when it is added, so
- * nothing appended afterwards is missed; a tenant added while a read blocks joins the next read (at
- * most `blockMs` later, still from its cursor).
+ * The one blocking reader of a realtime process: every position shard while a socket here subscribes to
+ * positions, plus `events:{tenant}` of the tenants that have sockets here. Each cursor starts at the stream's
+ * newest id when it is added, so nothing appended afterwards is missed; a stream added while a read blocks
+ * joins the next read (at most `blockMs` later, still from its cursor). Position shards nobody here wants are
+ * not read at all: at 10,000 fixes/s, fetching and parsing them was most of this process's work for
+ * dispatchers that follow events only (docs/design.md, "Live fan-out").
  */
 export class LiveStreamReader {
-  private readonly positionCursors: Record<string, string> = {};
+  private positionCursors: Record<string, string> = {};
+  /** Whether positions are wanted, and which turn of wanting the cursors being looked up belong to. */
+  private positionsWanted = false;
+  private positionsTurn = 0;
+  private wakeIdle: (() => void) | null = null;
+  /** A blocking read without the position shards is in flight (`interruptRead` cuts it once they are wanted). */
+  private readingWithoutPositions = false;
+  private interrupted = false;
+  private cutRead: (() => void) | null = null;
   private readonly eventCursors = new Map<string, string>();
   private readonly tenantOfStream = new Map<string, string>();
   private readonly followed = new Map<string, Promise<void>>();
@@ -48,11 +56,49 @@ export class LiveStreamReader {
     this.onMalformed = warnMalformed(options.log);
   }
 
-  async start(sink: LiveSink): Promise<void> {
-    const shards = this.options.streams.allPositionShards();
-    const lastIds = await Promise.all(shards.map((s) => this.options.lookups.lastId(s)));
-    shards.forEach((shard, i) => (this.positionCursors[shard] = lastIds[i]!));
+  start(sink: LiveSink): Promise<void> {
     this.loop = this.run(sink);
+    return Promise.resolve();
+  }
+
+  /**
+   * Starts (true) or stops (false) reading the position shards; resolves once their cursors are set, at
+   * each shard's newest id: positions appended from then on are dispatched.
+   */
+  async wantPositions(on: boolean): Promise<void> {
+    if (on === this.positionsWanted) return;
+    this.positionsWanted = on;
+    const turn = ++this.positionsTurn;
+    this.positionCursors = {};
+    if (!on) return;
+    const shards = this.options.streams.allPositionShards();
+    let lastIds: string[] | null = null;
+    while (!lastIds) {
+      lastIds = await Promise.all(shards.map((s) => this.options.lookups.lastId(s))).catch((err: unknown) => {
+        this.options.log.warn({ err }, 'live positions: the shards\' newest ids could not be read; retrying');
+        return null;
+      });
+      if (turn !== this.positionsTurn || this.closing) return; // unwanted (or wanted again) meanwhile
+      if (!lastIds) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const cursors: Record<string, string> = {};
+    shards.forEach((shard, i) => (cursors[shard] = lastIds[i]!));
+    this.positionCursors = cursors;
+    this.wake();
+    if (this.readingWithoutPositions) this.interruptRead();
+  }
+
+  /**
+   * Cuts the blocking read in flight (by closing its connection), so that the next one, with the cursors
+   * just set, starts at once: positions come from the subscription on, not up to `blockMs` later, and
+   * in the same read as the events appended after them.
+   */
+  private interruptRead(): void {
+    const bus = this.bus;
+    this.bus = this.options.createBus();
+    this.interrupted = true;
+    this.cutRead?.(); // the old connection's read may well return before it closes
+    void bus.close();
   }
 
   /** Starts reading the tenant's events from now on; resolves once its cursor is set. */
@@ -64,6 +110,7 @@ export class LiveStreamReader {
         if (this.followed.get(tenantId) !== ready) return; // unfollowed meanwhile
         this.eventCursors.set(stream, lastId);
         this.tenantOfStream.set(stream, tenantId);
+        this.wake();
       });
       ready.catch(() => this.followed.delete(tenantId));
       this.followed.set(tenantId, ready);
@@ -87,11 +134,21 @@ export class LiveStreamReader {
     while (!this.closing) {
       const cursors: Record<string, string> = { ...this.positionCursors };
       for (const [stream, cursor] of this.eventCursors) cursors[stream] = cursor;
+      if (Object.keys(cursors).length === 0) {
+        await this.idle(); // nothing to read: no socket here
+        continue;
+      }
       let batches: StreamBatch[];
+      this.readingWithoutPositions = Object.keys(this.positionCursors).length === 0;
       try {
         batches = await this.readWithWatchdog(cursors);
+        this.interrupted = false;
       } catch (err) {
         if (this.closing) break;
+        if (this.interrupted) {
+          this.interrupted = false;
+          continue;
+        }
         const now = Date.now();
         if (now - this.lastErrorLogMs > 10_000) {
           this.lastErrorLogMs = now;
@@ -99,9 +156,29 @@ export class LiveStreamReader {
         }
         await new Promise((resolve) => setTimeout(resolve, 500));
         continue;
+      } finally {
+        this.readingWithoutPositions = false;
       }
       for (const batch of batches) this.dispatch(sink, batch);
     }
+  }
+
+  /** Waits for a stream to read (or close), at most `blockMs`. */
+  private idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.blockMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeIdle = done;
+    });
+  }
+
+  private wake(): void {
+    const wake = this.wakeIdle;
+    this.wakeIdle = null;
+    wake?.();
   }
 
   /**
@@ -120,9 +197,13 @@ export class LiveStreamReader {
         reject(new Error(`blocking read did not return within ${this.blockMs + 10_000} ms`));
       }, this.blockMs + 10_000);
     });
+    const cut = new Promise<never>((_, reject) => {
+      this.cutRead = () => reject(new Error('blocking read cut to add the position shards'));
+    });
     try {
-      return await Promise.race([bus.read(cursors, { blockMs: this.blockMs, count: this.count }), watchdog]);
+      return await Promise.race([bus.read(cursors, { blockMs: this.blockMs, count: this.count }), watchdog, cut]);
     } finally {
+      this.cutRead = null;
       clearTimeout(timer);
     }
   }
@@ -130,9 +211,13 @@ export class LiveStreamReader {
   private dispatch(sink: LiveSink, { stream, entries }: StreamBatch): void {
     if (entries.length === 0) return;
     const lastId = entries[entries.length - 1]!.id;
-    if (stream in this.positionCursors) {
+    const positionCursor = this.positionCursors[stream];
+    if (positionCursor !== undefined) {
+      // Wanted again during the read: its cursors are newer than what the read started from.
+      const fresh = compareStreamIds(entries[0]!.id, positionCursor) > 0 ? entries : entries.filter((e) => compareStreamIds(e.id, positionCursor) > 0);
+      if (fresh.length === 0) return;
       this.positionCursors[stream] = lastId;
-      if (sink.hasSockets()) sink.dispatchPositions(decodePositions(entries, this.onMalformed));
+      sink.dispatchPositions(decodePositions(fresh, this.onMalformed));
       return;
     }
     const tenantId = this.tenantOfStream.get(stream);
@@ -150,6 +235,7 @@ export class LiveStreamReader {
   async close(): Promise<void> {
     if (!this.closing) {
       this.closing = true;
+      this.wake();
       await this.bus.close();
     }
     await this.loop;

@@ -235,6 +235,30 @@ describe('processes', () => {
     }
   });
 
+  it('starts positions from the subscribe on, also after every position subscriber of the process has left', async () => {
+    const fresh = await startRoles({ ...db.config, MIGRATE_ON_START: false }, ['realtime']); // a reader of its own
+    try {
+      const first = await LiveClient.connect(liveUrl(fresh.realtimePort!, token));
+      clients.push(first);
+      await first.request({ type: 'subscribe', channels: ['positions', 'events'] });
+      await streams.positions([position(org.id, uuidFor('d-turn'), uuidFor('a-turn'), 1, 1)]);
+      expect(await first.next()).toMatchObject({ type: 'position', lat: 1 });
+      await first.request({ type: 'unsubscribe', channels: ['positions'] }); // no position subscriber left here
+
+      await streams.positions([position(org.id, uuidFor('d-turn'), uuidFor('a-turn'), 2, 2)]);
+      const second = await LiveClient.connect(liveUrl(fresh.realtimePort!, token));
+      clients.push(second);
+      await second.request({ type: 'subscribe', channels: ['positions'] });
+      await streams.positions([position(org.id, uuidFor('d-turn'), uuidFor('a-turn'), 3, 3)]);
+      const id = await streams.event(org.id, 'work_order.created');
+      expect(await first.next()).toMatchObject({ type: 'event', id });
+      expect(await second.next()).toMatchObject({ type: 'position', lat: 3 }); // not the one from before its subscribe
+      expect(first.ofType('position').map((p) => p.lat)).toEqual([1]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('exposes its metrics on the realtime port', async () => {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     for (const name of ['fieldops_realtime_sockets', 'fieldops_realtime_deliveries_total', 'fieldops_realtime_conflated_positions_total', 'fieldops_realtime_closed_slow_total']) {
