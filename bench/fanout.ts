@@ -3,10 +3,11 @@
  *
  * N dispatcher sockets of one tenant subscribed to positions on the realtime role (its own process,
  * as `fieldops start --role realtime`), positions XADDed to the `positions:{n}` shards (each stamped
- * with its publish time) as fast as the sockets take them: a window of positions ahead of what every
- * socket has received (`--window`, by default ≈ 100,000 deliveries), as the bare loop below stays within its socket's buffer — a fixed offered rate
- * would bound the result by the offer, not by the server. `--deliveries=N` offers a fixed rate instead
- * (N / sockets positions per second), for latency at a load both sides carry. Lean raw-socket receivers in
+ * with its publish time) as fast as the sockets take them: at most a window of positions ahead of what
+ * every socket has received (`--window`, by default ≈ 100,000 deliveries), as the bare loop below stays
+ * within its socket's buffer — a fixed offered rate would bound the result by the offer, not by the
+ * server. `--deliveries=N` offers a fixed rate instead (N / sockets positions per second), for latency
+ * at a load both sides carry. Lean raw-socket receivers in
  * child processes count frames; a few sampled sockets decode every frame for publish→receive latency.
  * Then, in the same run, a bare uWebSockets.js app publishing the same messages as fast as the same
  * sockets take them: the ceiling the role is compared against. `--bbox` subscribes with a bounding box
@@ -43,7 +44,11 @@ interface Mark {
 const WINDOW_DELIVERIES = 100_000;
 /** At most ≈ 115 KB of frames per socket: under half the role's conflation bound (REALTIME_CONFLATE_BYTES, 256 KB). */
 const MAX_WINDOW = 500;
-const MIN_WINDOW = 20;
+/**
+ * Fewer starve the sockets at 5,000: 20 positions gave 0.19× and 0.61× the bare loop where 50–100 gave
+ * 0.41–0.89× (one shared machine, so single runs swing; 20 never came near).
+ */
+const MIN_WINDOW = 50;
 /** How often the window moves up to what the sockets have taken. */
 const PACE_MS = 10;
 
@@ -116,7 +121,7 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
     }));
   }
 
-  /** Keeps an unpaced publisher WINDOW positions ahead of what the sockets have taken, until the returned stop. */
+  /** Keeps an unpaced publisher `window` positions ahead of what the sockets have taken, until the returned stop. */
   function pace(sockets: number, window: number): () => Promise<void> {
     let running = true;
     const loop = (async () => {
@@ -206,7 +211,7 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
   const measured = rows.find((r) => r.name === `live, ${at.toLocaleString('en-US')} sockets`);
   return {
     scenario: 'fanout',
-    settings: { seconds, sockets: socketCounts, targetDeliveries, bbox: values.bbox, embedded: values.embedded, roleIdleRssMb },
+    settings: { seconds, sockets: socketCounts, targetDeliveries, window: values.window ? Number(values.window) : null, bbox: values.bbox, embedded: values.embedded, roleIdleRssMb },
     tables: [table],
     roles: mergeUsage(usage),
     targets: [target(`live fan-out vs bare uWS at ${at.toLocaleString('en-US')} sockets`, measured?.ratio ?? null, 0.6, 'at-least', '×')],
