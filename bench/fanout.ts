@@ -1,9 +1,13 @@
 /**
- * `npm run bench -- fanout [--sockets=100,1000,5000] [--duration 5s] [--deliveries=1200000] [--receivers=2] [--sample=4] [--bbox] [--embedded]`
+ * `npm run bench -- fanout [--sockets=100,1000,5000] [--duration 5s] [--deliveries=N | --window=P] [--receivers=2] [--sample=4] [--bbox] [--embedded]`
  *
  * N dispatcher sockets of one tenant subscribed to positions on the realtime role (its own process,
- * as `fieldops start --role realtime`), positions XADDed to the `positions:{n}` shards at a fixed
- * rate (deliveries / N per second, each stamped with its publish time). Lean raw-socket receivers in
+ * as `fieldops start --role realtime`), positions XADDed to the `positions:{n}` shards (each stamped
+ * with its publish time) as fast as the sockets take them: at most a window of positions ahead of what
+ * every socket has received (`--window`, by default ≈ 100,000 deliveries), as the bare loop below stays
+ * within its socket's buffer — a fixed offered rate would bound the result by the offer, not by the
+ * server. `--deliveries=N` offers a fixed rate instead (N / sockets positions per second), for latency
+ * at a load both sides carry. Lean raw-socket receivers in
  * child processes count frames; a few sampled sockets decode every frame for publish→receive latency.
  * Then, in the same run, a bare uWebSockets.js app publishing the same messages as fast as the same
  * sockets take them: the ceiling the role is compared against. `--bbox` subscribes with a bounding box
@@ -33,6 +37,21 @@ interface Mark {
   latenciesMs: number[];
 }
 
+/**
+ * Deliveries the unpaced publisher may be ahead of what the sockets have taken: enough to keep them busy
+ * between two pacing rounds, few enough that the latency column is not mostly the window's own queue.
+ */
+const WINDOW_DELIVERIES = 100_000;
+/** At most ≈ 115 KB of frames per socket: under half the role's conflation bound (REALTIME_CONFLATE_BYTES, 256 KB). */
+const MAX_WINDOW = 500;
+/**
+ * Fewer starve the sockets at 5,000: 20 positions gave 0.19× and 0.61× the bare loop where 50–100 gave
+ * 0.41–0.89× (one shared machine, so single runs swing; 20 never came near).
+ */
+const MIN_WINDOW = 50;
+/** How often the window moves up to what the sockets have taken. */
+const PACE_MS = 10;
+
 interface StageResult {
   deliveriesPerS: number;
   latency: LatencySummary;
@@ -47,7 +66,8 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
     options: {
       sockets: { type: 'string' },
       seconds: { type: 'string' },
-      deliveries: { type: 'string', default: '1200000' },
+      deliveries: { type: 'string' },
+      window: { type: 'string' },
       receivers: { type: 'string', default: '2' },
       sample: { type: 'string', default: '4' },
       bbox: { type: 'boolean', default: false },
@@ -58,9 +78,11 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
   });
   const socketCounts = (values.sockets ?? (context?.settings.quick ? '100,1000' : '100,1000,5000')).split(',').map(Number);
   const seconds = pick(values.seconds ? Number(values.seconds) : context?.settings.durationS, context, 5, 2);
-  const targetDeliveries = Number(values.deliveries);
+  const targetDeliveries = values.deliveries ? Number(values.deliveries) : null;
   const receiverCount = Number(values.receivers);
   const samplePerReceiver = Number(values.sample);
+  const windowOf = (sockets: number) => (values.window ? Number(values.window)
+    : Math.min(MAX_WINDOW, Math.max(MIN_WINDOW, Math.round(WINDOW_DELIVERIES / sockets))));
 
   const base = loadConfig();
   // The server path: a migrated database and a Redis prefix of the run's own (the role seeds its tenant and user there).
@@ -85,8 +107,9 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
   const bus = embeddedDir ? null : new RedisStreamBus(redisUrl, prefix);
   const local = bus ? new PositionPublisher(bus, names, tenantId) : null;
   const publisher = {
-    start: (perSecond: number) => (local ? Promise.resolve(local.start(perSecond)) : ask(role, { cmd: 'publish', tenantId, perSecond }, 'publishing')),
+    start: (perSecond: number | null) => (local ? Promise.resolve(local.start(perSecond)) : ask(role, { cmd: 'publish', tenantId, perSecond }, 'publishing')),
     stop: () => (local ? Promise.resolve(local.stop()) : ask(role, { cmd: 'unpublish' }, 'unpublished')),
+    limit: (limit: number) => (local ? (local.limit = limit) : role.send({ cmd: 'limit', limit })),
   };
   const roleIdleRssMb = processRssMb(role.pid!);
   const usage: RoleUsage[] = [];
@@ -96,6 +119,22 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
       const count = Math.floor(total / receiverCount) + (i < total % receiverCount ? 1 : 0);
       return ask(r, { cmd: 'connect', host: '127.0.0.1', port, path, count, sample: samplePerReceiver, subscribe }, 'connected');
     }));
+  }
+
+  /** Keeps an unpaced publisher `window` positions ahead of what the sockets have taken, until the returned stop. */
+  function pace(sockets: number, window: number): () => Promise<void> {
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const counts = await Promise.all(receivers.map((r) => ask<number>(r, { cmd: 'count' }, 'count')));
+        publisher.limit(Math.floor(counts.reduce((s, c) => s + c, 0) / sockets) + window);
+        await sleep(PACE_MS);
+      }
+    })();
+    return () => {
+      running = false;
+      return loop;
+    };
   }
 
   async function measure(): Promise<StageResult> {
@@ -113,15 +152,18 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
   const rows: BenchRow[] = [];
   try {
     for (const sockets of socketCounts) {
-      const ratePerS = Math.max(1, Math.round(targetDeliveries / sockets));
+      const ratePerS = targetDeliveries === null ? null : Math.max(1, Math.round(targetDeliveries / sockets));
       const subscribe = { type: 'subscribe', channels: ['positions'], ...(values.bbox ? { bbox: [7, 46, 8, 47] } : {}) };
       await connectAll(rolePort, `/v1/live?token=${token}`, JSON.stringify(subscribe), sockets);
       await sleep(500);
       await publisher.start(ratePerS);
+      const window = windowOf(sockets);
+      const stopPacing = ratePerS === null ? pace(sockets, window) : null;
       await sleep(1000);
       const sampler = new RoleSampler([{ role: 'realtime', pid: role.pid! }]).start();
       const live = await measure();
       usage.push(...sampler.stop());
+      await stopPacing?.();
       await publisher.stop();
       await sleep(300);
       await Promise.all(receivers.map((r) => ask(r, { cmd: 'close' }, 'closed')));
@@ -141,7 +183,10 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
       const name = `live, ${sockets.toLocaleString('en-US')} sockets`;
       const bareName = `bare uWS, ${sockets.toLocaleString('en-US')} sockets`;
       rows.push(
-        row(name, live.deliveriesPerS, 'deliveries/s', live.latency, 0, { baseline: bareName, note: `${ratePerS.toLocaleString('en-US')} positions/s offered, ${live.samples} latency samples` }),
+        row(name, live.deliveriesPerS, 'deliveries/s', live.latency, 0, {
+          baseline: bareName,
+          note: `${ratePerS === null ? `≤ ${window} positions ahead` : `${ratePerS.toLocaleString('en-US')} positions/s offered`}, ${live.samples} latency samples`,
+        }),
         row(bareName, reference.deliveriesPerS, 'deliveries/s', reference.latency),
       );
       console.log(`  ${sockets} sockets: ${live.deliveriesPerS.toLocaleString('en-US')} deliveries/s (bare ${reference.deliveriesPerS.toLocaleString('en-US')})`);
@@ -158,7 +203,7 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
 
   const table = withRatios({
     title: `fan-out${embeddedDir ? ' (embedded defaults: in-process bus)' : ''} — positions to dispatcher sockets, ${seconds} s per stage, `
-      + `${targetDeliveries.toLocaleString('en-US')} deliveries/s offered${values.bbox ? ', bbox filter' : ''}`,
+      + `${targetDeliveries === null ? 'as fast as the sockets take them' : `${targetDeliveries.toLocaleString('en-US')} deliveries/s offered`}${values.bbox ? ', bbox filter' : ''}`,
     rows,
   });
   // The issue's floor is read at 1,000 sockets (docs/design.md, "Performance"), else at the largest count run.
@@ -166,7 +211,7 @@ export default async function fanout(argv: string[], context?: ScenarioContext):
   const measured = rows.find((r) => r.name === `live, ${at.toLocaleString('en-US')} sockets`);
   return {
     scenario: 'fanout',
-    settings: { seconds, sockets: socketCounts, targetDeliveries, bbox: values.bbox, embedded: values.embedded, roleIdleRssMb },
+    settings: { seconds, sockets: socketCounts, targetDeliveries, window: values.window ? Number(values.window) : null, bbox: values.bbox, embedded: values.embedded, roleIdleRssMb },
     tables: [table],
     roles: mergeUsage(usage),
     targets: [target(`live fan-out vs bare uWS at ${at.toLocaleString('en-US')} sockets`, measured?.ratio ?? null, 0.6, 'at-least', '×')],

@@ -4,8 +4,8 @@
  * a `ws` client parsing every frame would measure itself, not the server. The first few sockets
  * (`sample`) decode each frame and time it: receive time minus the position's `ts`.
  *
- * Parent → child: {cmd:'connect', host, port, path, count, sample, subscribe}, {cmd:'mark'}, {cmd:'close'}.
- * Child → parent: {connected}, {mark: {frames, latenciesMs}}, {closed}.
+ * Parent → child: {cmd:'connect', host, port, path, count, sample, subscribe}, {cmd:'mark'}, {cmd:'count'}, {cmd:'close'}.
+ * Child → parent: {connected}, {mark: {frames, latenciesMs}}, {count: frames} (the pacing of an unpaced run), {closed}.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -120,6 +120,8 @@ process.on('message', async (message: { cmd: string; host: string; port: number;
   } else if (message.cmd === 'mark') {
     process.send!({ mark: { frames, latenciesMs: latencies } });
     latencies = [];
+  } else if (message.cmd === 'count') {
+    process.send!({ count: frames });
   } else if (message.cmd === 'close') {
     for (const r of receivers) r.socket.destroy();
     receivers.length = 0;

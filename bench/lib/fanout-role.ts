@@ -11,7 +11,7 @@ import { createTenant } from '../../services/shared/tenants.js';
 import { inTransaction, setTenant } from '../../services/shared/db.js';
 import { PositionPublisher } from './position-publisher.js';
 
-type Command = { cmd: 'stop' } | { cmd: 'publish'; tenantId: string; perSecond: number } | { cmd: 'unpublish' };
+type Command = { cmd: 'stop' } | { cmd: 'publish'; tenantId: string; perSecond: number | null } | { cmd: 'limit'; limit: number } | { cmd: 'unpublish' };
 
 const config = loadConfig();
 const platform = await startPlatform(config, createLogger(config.LOG_LEVEL), ['realtime']);
@@ -37,6 +37,8 @@ process.on('message', (message: Command) => {
     publisher ??= new PositionPublisher(platform.runtime.bus(), platform.runtime.streams, message.tenantId);
     publisher.start(message.perSecond);
     process.send!({ publishing: true });
+  } else if (message.cmd === 'limit') {
+    if (publisher) publisher.limit = message.limit;
   } else if (message.cmd === 'unpublish') {
     publisher?.stop();
     process.send!({ unpublished: true });

@@ -4,6 +4,8 @@ import { encodePosition, recordEntries, shardKey, type PositionRecord, type Stre
 
 const ASSETS = 1000;
 const TICK_MS = 5;
+/** One append's worth at most: an unpaced publisher catching up on its limit sends it over a few ticks. */
+const MAX_PER_TICK = 2000;
 
 /**
  * Appends positions to the `positions:{n}` shards at a fixed rate, one entry per shard per tick, as
@@ -15,6 +17,8 @@ export class PositionPublisher {
   private readonly assets: { assetId: string; deviceId: string; shard: string }[];
   private next = 0;
   published = 0;
+  /** Positions not to publish past (since `start`): the bench's window over what the sockets have taken. */
+  limit = Infinity;
 
   constructor(private readonly bus: StreamBus, names: StreamNames, private readonly tenantId: string) {
     this.assets = Array.from({ length: ASSETS }, () => {
@@ -24,11 +28,14 @@ export class PositionPublisher {
     });
   }
 
-  start(perSecond: number): void {
+  /** `perSecond` null: as fast as `limit` lets it (the bench raises the limit as the sockets take positions). */
+  start(perSecond: number | null): void {
     const startedMs = Date.now();
     this.published = 0;
+    this.limit = perSecond === null ? 0 : Infinity;
     this.timer = setInterval(() => {
-      const due = Math.floor(((Date.now() - startedMs) / 1000) * perSecond) - this.published;
+      const scheduled = perSecond === null ? Infinity : Math.floor(((Date.now() - startedMs) / 1000) * perSecond) - this.published;
+      const due = Math.min(scheduled, this.limit - this.published, MAX_PER_TICK);
       if (due <= 0) return;
       const byShard = new Map<string, PositionRecord[]>();
       const tsMs = Date.now();
