@@ -3,6 +3,7 @@ import type { Pool, PoolClient } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
 import type { EventEnvelope, EventType } from '../shared/contracts/events.js';
 import { eventEntry, type StreamNames } from '../shared/contracts/stream-codec.js';
+import { Wakeup } from '../shared/wakeup.js';
 
 /** Sent on commit by a statement-level trigger on `events` (migration 004). */
 const WAKE_CHANNEL = 'events_inserted';
@@ -44,9 +45,8 @@ interface EventRow {
  */
 export class OutboxRelay {
   private closed = false;
-  private wake: (() => void) | null = null;
-  /** A notice that came while not paused: the next pause returns at once. */
-  private signalled = false;
+  /** Notices wake the relay's pause; one that came while it was busy makes the next pause return at once. */
+  private readonly wakeup = new Wakeup();
   private loop: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
   private activeNow = false;
@@ -171,29 +171,12 @@ export class OutboxRelay {
   }
 
   private signal(): void {
-    this.signalled = true;
-    this.wake?.();
+    this.wakeup.signal();
   }
 
   /** Waits up to `ms`, or less when a notice (or close) wakes it. */
   private pause(ms: number): Promise<void> {
-    if (this.signalled) {
-      this.signalled = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.signalled = false;
-        finish();
-      };
-      const finish = () => {
-        clearTimeout(timer);
-        if (this.wake === wake) this.wake = null;
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      this.wake = wake;
-    });
+    return this.wakeup.pause(ms);
   }
 
   /** Stops publishing after the batch in hand and gives the lock back, so a standby takes over at once. */

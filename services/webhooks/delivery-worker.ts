@@ -8,6 +8,7 @@ import { createDeliveryStore, type AttemptRecord, type ClaimedDelivery } from '.
 import { createHttpSender, type HttpSender, type SendResult } from './http-sender.js';
 import { webhookMetrics, type WebhookMetrics } from './metrics.js';
 import { outcomeOf } from './retry-policy.js';
+import { Wakeup } from '../shared/wakeup.js';
 
 /** Sent on commit by a statement-level trigger on `webhook_deliveries` (migration 009). */
 const WAKE_CHANNEL = 'webhook_deliveries_inserted';
@@ -68,8 +69,7 @@ export class DeliveryWorker {
   private closed = false;
   private loop: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
-  private signalled = false;
+  private readonly wakeup = new Wakeup();
   private inFlight = 0;
   /** Attempts in flight per endpoint. */
   private readonly perEndpoint = new Map<string, number>();
@@ -390,26 +390,12 @@ export class DeliveryWorker {
   }
 
   private signal(): void {
-    this.signalled = true;
-    this.wake?.();
+    this.wakeup.signal();
   }
 
   /** Waits up to `ms`, or less when a notice, a freed slot, a retry coming due or close wakes it. */
   private pause(ms: number): Promise<void> {
-    if (this.signalled) {
-      this.signalled = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        if (this.wake === finish) this.wake = null;
-        this.signalled = false;
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      this.wake = finish;
-    });
+    return this.wakeup.pause(ms);
   }
 
   /** Stops claiming, lets the attempts in flight finish (each within its timeout), records them, then closes. */
