@@ -68,9 +68,16 @@ export class LiveClient {
     await this.sync();
   }
 
+  /** Resolves once the server has answered a ping sent after everything before it; rejects if the socket closes first. */
   sync(): Promise<void> {
-    return new Promise((resolve) => {
-      this.ws.once('pong', () => resolve());
+    return new Promise((resolve, reject) => {
+      if (this.ws.readyState !== WebSocket.OPEN) return reject(new Error(`socket not open (state ${this.ws.readyState}) for a sync`));
+      const closed = (code: number) => reject(new Error(`socket closed (${code}) before the server answered`));
+      this.ws.once('close', closed);
+      this.ws.once('pong', () => {
+        this.ws.off('close', closed);
+        resolve();
+      });
       this.ws.ping();
     });
   }

@@ -139,8 +139,8 @@ describe('positions', () => {
 });
 
 describe('tenants', () => {
-  // Retried: this test has hung (about one run in three, after the file's earlier tests; never with logging
-  // added) before its first event arrived — an open bug, see docs/design.md "Known issues".
+  // Retried: about one run in three of this file, the server drops this test's first socket right after the
+  // upgrade (close 1006, no close frame) — an open bug, see docs/design.md "Known issues".
   it("shows a client its own tenant's positions and events only", { retry: 2 }, async () => {
     const mine = await connect();
     const theirs = await connect(await sessionToken(db.config, db.owner, otherOrg));
@@ -270,7 +270,8 @@ describe('processes', () => {
   });
 
   it('ends a session socket when its token expires (4001)', async () => {
-    const client = await connect(await sessionToken(db.config, db.owner, org, ['live.read'], 1));
+    // Expiry is in whole seconds: a 1 s token signed late in a second lives a few milliseconds, less than an upgrade takes.
+    const client = await connect(await sessionToken(db.config, db.owner, org, ['live.read'], 3));
     expect(await client.closed).toEqual({ code: 4001, reason: 'token expired' });
   });
 });
