@@ -79,7 +79,7 @@ export class OutboxRelay {
         return null;
       });
       if (!client) {
-        await this.pause(this.standbyRetryMs);
+        await this.wakeup.pause(this.standbyRetryMs);
         continue;
       }
       let locked = false;
@@ -87,12 +87,12 @@ export class OutboxRelay {
         locked = (await client.query<{ locked: boolean }>(RELAY_LOCK_SQL)).rows[0]?.locked === true;
       } catch (err) {
         client.release(err as Error);
-        await this.pause(this.standbyRetryMs);
+        await this.wakeup.pause(this.standbyRetryMs);
         continue;
       }
       if (!locked) {
         client.release();
-        await this.pause(this.standbyRetryMs);
+        await this.wakeup.pause(this.standbyRetryMs);
         continue;
       }
       await this.publishWhileHoldingLock(client);
@@ -103,10 +103,10 @@ export class OutboxRelay {
     let lost: Error | undefined;
     const onError = (err: Error) => {
       lost = err;
-      this.signal();
+      this.wakeup.signal();
     };
     client.on('error', onError);
-    client.on('notification', () => this.signal());
+    client.on('notification', () => this.wakeup.signal());
     this.activeNow = true;
     this.log.info('outbox relay active');
     try {
@@ -118,10 +118,10 @@ export class OutboxRelay {
         } catch (err) {
           if (lost || this.closed) break;
           this.log.warn({ err }, 'outbox relay could not publish; retrying');
-          await this.pause(this.standbyRetryMs);
+          await this.wakeup.pause(this.standbyRetryMs);
           continue;
         }
-        if (published < this.batchSize) await this.pause(this.pollMs);
+        if (published < this.batchSize) await this.wakeup.pause(this.pollMs);
       }
     } catch (err) {
       lost ??= err as Error;
@@ -170,20 +170,11 @@ export class OutboxRelay {
     return rows.length;
   }
 
-  private signal(): void {
-    this.wakeup.signal();
-  }
-
-  /** Waits up to `ms`, or less when a notice (or close) wakes it. */
-  private pause(ms: number): Promise<void> {
-    return this.wakeup.pause(ms);
-  }
-
   /** Stops publishing after the batch in hand and gives the lock back, so a standby takes over at once. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
-      this.signal();
+      this.wakeup.signal();
       await this.loop?.catch(() => {});
     })();
     return this.closing;

@@ -198,7 +198,7 @@ const PLACEHOLDER_SECRETS = [
 const SECRET_VARIABLES = ['JWT_SECRET', 'DATABASE_SERVICE_PASSWORD', 'METRICS_TOKEN', 'WEBHOOK_SECRET_KEY'] as const;
 
 /** A value copied from an example rather than generated (PLACEHOLDER_SECRETS). */
-export function isPlaceholder(value: string): boolean {
+function isPlaceholder(value: string): boolean {
   return PLACEHOLDER_SECRETS.some((pattern) => pattern.test(value.trim()));
 }
 

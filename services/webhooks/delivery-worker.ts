@@ -69,6 +69,7 @@ export class DeliveryWorker {
   private closed = false;
   private loop: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
+  /** The claim loop's pause, cut short by a notice, a freed slot, a retry coming due or close. */
   private readonly wakeup = new Wakeup();
   private inFlight = 0;
   /** Attempts in flight per endpoint. */
@@ -118,7 +119,7 @@ export class DeliveryWorker {
       client = await this.pool.connect();
       const mine = client;
       this.listener = mine;
-      mine.on('notification', () => this.signal());
+      mine.on('notification', () => this.wakeup.signal());
       mine.on('error', (err) => {
         if (this.listener !== mine) return; // already handed back (closed, or replaced)
         this.log.warn({ err }, 'webhooks: the notice connection dropped; polling until it is back');
@@ -170,7 +171,7 @@ export class DeliveryWorker {
       }
       this.hold(claimed);
       // A full batch may have left more due: claim again at once (while little is held ready).
-      if (claimed.length === 0 || claimed.length < batch || this.readyCount >= this.options.maxInFlight) await this.pause(this.options.pollMs);
+      if (claimed.length === 0 || claimed.length < batch || this.readyCount >= this.options.maxInFlight) await this.wakeup.pause(this.options.pollMs);
     }
   }
 
@@ -226,7 +227,7 @@ export class DeliveryWorker {
   /** Hands back held deliveries never started (see the store's `release`); missed, their leases run out. */
   private release(deliveries: readonly ClaimedDelivery[]): Promise<void> {
     if (deliveries.length === 0) return Promise.resolve();
-    this.signal();
+    this.wakeup.signal();
     return createDeliveryStore(this.pool).release(deliveries.map((d) => ({ seq: d.seq, attempts: d.attempts })))
       .catch((err: unknown) => this.log.warn({ err, deliveries: deliveries.length }, 'webhooks: cannot hand back held deliveries; their leases will run out'));
   }
@@ -251,7 +252,7 @@ export class DeliveryWorker {
       this.startReady(delivery.webhook_id);
       // The process's cap may have held back other endpoints' deliveries.
       if (this.readyCount > 0 && this.inFlight < this.options.maxInFlight) for (const webhookId of [...this.ready.keys()]) this.startReady(webhookId);
-      this.signal();
+      this.wakeup.signal();
     });
   }
 
@@ -343,7 +344,7 @@ export class DeliveryWorker {
       this.pendingRecords = [];
       await this.writeRecords(batch);
       this.unrecorded -= batch.length;
-      this.signal();
+      this.wakeup.signal();
     }
     this.flushing = null;
   }
@@ -383,26 +384,17 @@ export class DeliveryWorker {
   private wakeAt(atMs: number): void {
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
-      this.signal();
+      this.wakeup.signal();
     }, Math.max(0, atMs - Date.now()) + 5);
     timer.unref();
     this.retryTimers.add(timer);
-  }
-
-  private signal(): void {
-    this.wakeup.signal();
-  }
-
-  /** Waits up to `ms`, or less when a notice, a freed slot, a retry coming due or close wakes it. */
-  private pause(ms: number): Promise<void> {
-    return this.wakeup.pause(ms);
   }
 
   /** Stops claiming, lets the attempts in flight finish (each within its timeout), records them, then closes. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
-      this.signal();
+      this.wakeup.signal();
       await this.loop?.catch(() => {});
       // Held deliveries not started go back at once, for another process to take.
       const held = [...this.ready.values()].flat().map((h) => h.delivery);
