@@ -57,6 +57,8 @@ class WsSession implements DeviceSession {
 
 export interface WsIngestOptions {
   app: uWS.TemplatedApp;
+  /** Completes the upgrade once the device token has been checked (UwsServer.upgradeLater). */
+  upgradeLater(res: uWS.HttpResponse, upgrade: () => void): void;
   directory: DeviceAuthenticator;
   batcher: Batcher;
   intake: IngestIntake;
@@ -92,9 +94,12 @@ export class WsIngest {
         const source = Buffer.from(res.getRemoteAddressAsText()).toString();
         void directory.authenticate(token, source).then((result) => {
           if (aborted) return;
+          if (result.ok) {
+            this.options.upgradeLater(res, () => res.upgrade<WsUserData>({ device: result.device }, key, protocol, extensions, context));
+            return;
+          }
           res.cork(() => {
-            if (result.ok) res.upgrade<WsUserData>({ device: result.device }, key, protocol, extensions, context);
-            else if (result.reason === 'unavailable') sendError(res, unavailable('device registry unavailable'), { headers: RETRY_SOON });
+            if (result.reason === 'unavailable') sendError(res, unavailable('device registry unavailable'), { headers: RETRY_SOON });
             else if (result.reason === 'rate_limited') {
               sendError(res, rateLimited('too many failed device logins from this address'), { headers: { 'retry-after': '60' } });
             }

@@ -140,11 +140,12 @@ export async function startIngestNode(runtime: Runtime, options: IngestNodeOptio
   });
   const mqttPort = await mqtt.start();
   if (options.sharedServer) return { role: mqttOnlyRole(mqtt, batcher, publisher, [deviceState, rejections], directory, log), listener: mqtt.listener, log };
-  const app = runtime.realtimeServer().app;
-  runtime.realtimeServer().serveMetrics();
+  const server = runtime.realtimeServer();
+  const app = server.app;
+  server.serveMetrics();
   // The batch limit is in fixes whatever the encoding: bodies and frames may be as large as the JSON that holds them.
   const maxBodyBytes = maxBatchBytes(config.INGEST_MAX_BATCH_FIXES, 'json');
-  const ws = new WsIngest({ app, directory, batcher, intake, maxPayloadBytes: maxBodyBytes, log });
+  const ws = new WsIngest({ app, upgradeLater: (res, upgrade) => server.upgradeLater(res, upgrade), directory, batcher, intake, maxPayloadBytes: maxBodyBytes, log });
   ws.register();
   const http = new HttpIngest({ app, directory, batcher, intake, maxBodyBytes });
   http.register();

@@ -200,7 +200,7 @@ export class LiveHub implements LiveSink {
   private countPositionSocket(delta: 1 | -1): void {
     this.positionSockets += delta;
     if (this.positionSockets === (delta > 0 ? 1 : 0)) {
-      void this.options.reader.wantPositions(delta > 0);
+      this.options.reader.wantPositions(delta > 0);
     }
   }
 

@@ -9,6 +9,8 @@ import { isDatabaseUnavailable } from '../shared/db.js';
 
 export interface LiveRouteOptions {
   hub: LiveHub;
+  /** Completes the upgrade once authentication has answered (UwsServer.upgradeLater). */
+  upgradeLater(res: HttpResponse, upgrade: () => void): void;
   authorize(bearer: string, source?: string): Promise<LiveAccess>;
   idleTimeoutS: number;
   maxBufferBytes: number;
@@ -71,7 +73,7 @@ export function registerLiveRoute(app: TemplatedApp, options: LiveRouteOptions):
           return;
         }
         const socket = newLiveSocket(tenantId, userId, access.expiresAtMs, bearer);
-        res.cork(() => res.upgrade(socket, key, protocol, extensions, context));
+        options.upgradeLater(res, () => res.upgrade(socket, key, protocol, extensions, context));
       })().catch((err: unknown) => log.error({ err }, 'live upgrade failed'));
     },
 

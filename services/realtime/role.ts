@@ -66,6 +66,7 @@ export const startRole: RoleStarter = async (runtime) => {
   }
   registerLiveRoute(server.app, {
     hub,
+    upgradeLater: (res, upgrade) => server.upgradeLater(res, upgrade),
     authorize,
     idleTimeoutS: config.REALTIME_IDLE_TIMEOUT_S,
     maxBufferBytes: config.REALTIME_MAX_BUFFER_BYTES,

@@ -1,7 +1,9 @@
 import type { StreamBatch, StreamBus, StreamEntry } from '../shared/bus.js';
 import type { Logger } from '../shared/log.js';
 import { decodePositions, warnMalformed, type OnMalformed, type PositionRecord, type StreamNames } from '../shared/contracts/stream-codec.js';
-import { compareStreamIds } from '../shared/stream-ids.js';
+import { compareStreamIds, streamIdBefore } from '../shared/stream-ids.js';
+
+const CLOCK_SAMPLE_MS = 60_000;
 
 /** Where the reader hands what it reads. */
 export interface LiveSink {
@@ -22,17 +24,19 @@ export interface StreamReaderOptions {
 
 /**
  * The one blocking reader of a realtime process: every position shard while a socket here subscribes to
- * positions, plus `events:{tenant}` of the tenants that have sockets here. Each cursor starts at the stream's
- * newest id when it is added, so nothing appended afterwards is missed; a stream added while a read blocks
+ * positions, plus `events:{tenant}` of the tenants that have sockets here. An events cursor starts at the
+ * stream's newest id when the tenant is followed (before its first socket opens), the position cursors at the
+ * moment positions are wanted (`wantPositions`), so nothing appended afterwards is missed; a stream added while a read blocks
  * joins the next read (at most `blockMs` later, still from its cursor). Position shards nobody here wants are
  * not read at all: at 10,000 fixes/s, fetching and parsing them was most of this process's work for
  * dispatchers that follow events only (docs/design.md, "Live fan-out").
  */
 export class LiveStreamReader {
   private positionCursors: Record<string, string> = {};
-  /** Whether positions are wanted, and which turn of wanting the cursors being looked up belong to. */
   private positionsWanted = false;
-  private positionsTurn = 0;
+  /** The bus's clock minus this host's, in ms: position cursors are set by the bus's clock. */
+  private clockOffsetMs = 0;
+  private clockTimer: NodeJS.Timeout | null = null;
   private wakeIdle: (() => void) | null = null;
   /** A blocking read without the position shards is in flight (`interruptRead` cuts it once they are wanted). */
   private readingWithoutPositions = false;
@@ -56,36 +60,50 @@ export class LiveStreamReader {
     this.onMalformed = warnMalformed(options.log);
   }
 
+  /** Starts the loop; the clock is sampled beside it (until the first sample, the hosts' clocks are taken to agree). */
   start(sink: LiveSink): Promise<void> {
+    void this.sampleClock();
+    this.clockTimer = setInterval(() => void this.sampleClock(), CLOCK_SAMPLE_MS);
+    this.clockTimer.unref();
     this.loop = this.run(sink);
     return Promise.resolve();
   }
 
   /**
-   * Starts (true) or stops (false) reading the position shards; resolves once their cursors are set, at
-   * each shard's newest id: positions appended from then on are dispatched.
+   * Starts (true) or stops (false) reading the position shards. Effective at once: each shard's cursor is
+   * set by the bus's clock (as sampled) to take every entry stamped from this millisecond on. A look-up of
+   * the shards' newest ids instead would race the appends made while it is in flight, and a fix appended
+   * right after the subscription could be missed.
    */
-  async wantPositions(on: boolean): Promise<void> {
+  wantPositions(on: boolean): void {
     if (on === this.positionsWanted) return;
     this.positionsWanted = on;
-    const turn = ++this.positionsTurn;
-    this.positionCursors = {};
-    if (!on) return;
-    const shards = this.options.streams.allPositionShards();
-    let lastIds: string[] | null = null;
-    while (!lastIds) {
-      lastIds = await Promise.all(shards.map((s) => this.options.lookups.lastId(s))).catch((err: unknown) => {
-        this.options.log.warn({ err }, 'live positions: the shards\' newest ids could not be read; retrying');
-        return null;
-      });
-      if (turn !== this.positionsTurn || this.closing) return; // unwanted (or wanted again) meanwhile
-      if (!lastIds) await new Promise((resolve) => setTimeout(resolve, 500));
+    if (!on) {
+      this.positionCursors = {};
+      return;
     }
+    const from = streamIdBefore(Date.now() + this.clockOffsetMs);
     const cursors: Record<string, string> = {};
-    shards.forEach((shard, i) => (cursors[shard] = lastIds[i]!));
+    for (const shard of this.options.streams.allPositionShards()) cursors[shard] = from;
     this.positionCursors = cursors;
     this.wake();
     if (this.readingWithoutPositions) this.interruptRead();
+  }
+
+  /**
+   * Samples how far the bus's clock is ahead of this host's, from a round trip's midpoint. An offset
+   * within the round trip's uncertainty is no offset: the same host's clock (the usual case) reads as 0.
+   */
+  private async sampleClock(): Promise<void> {
+    try {
+      const sentMs = Date.now();
+      const serverMs = await this.options.lookups.serverTimeMs();
+      const receivedMs = Date.now();
+      const offsetMs = serverMs - Math.round((sentMs + receivedMs) / 2);
+      this.clockOffsetMs = Math.abs(offsetMs) <= (receivedMs - sentMs) / 2 + 1 ? 0 : offsetMs;
+    } catch (err) {
+      this.options.log.warn({ err }, 'live positions: the bus clock could not be sampled; keeping the last offset');
+    }
   }
 
   /**
@@ -235,6 +253,7 @@ export class LiveStreamReader {
   async close(): Promise<void> {
     if (!this.closing) {
       this.closing = true;
+      if (this.clockTimer) clearInterval(this.clockTimer);
       this.wake();
       await this.bus.close();
     }

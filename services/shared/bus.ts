@@ -47,6 +47,8 @@ export interface StreamBus {
    * stream has acknowledged too. A stream without that group is left alone.
    */
   trimConsumed(stream: string, group: string): Promise<void>;
+  /** The server's clock (ms since the epoch), which stamps the ids of appended entries. */
+  serverTimeMs(): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

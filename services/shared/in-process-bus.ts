@@ -337,6 +337,11 @@ export class InProcessStreamBus implements StreamBus {
     this.store.trimConsumed(stream, group);
   }
 
+  async serverTimeMs(): Promise<number> {
+    this.checkOpen();
+    return Date.now();
+  }
+
   async ping(): Promise<void> {
     this.checkOpen();
   }

@@ -152,6 +152,11 @@ export class RedisStreamBus implements StreamBus {
     if (keepFrom && keepFrom !== '0-0') await this.writer.xtrim(stream, 'MINID', keepFrom);
   }
 
+  async serverTimeMs(): Promise<number> {
+    const [seconds, micros] = await this.writer.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
   async ping(): Promise<void> {
     await this.writer.ping();
   }

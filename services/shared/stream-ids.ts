@@ -34,3 +34,9 @@ export function compareStreamIds(a: string, b: string): number {
   const byMs = compareDecimal(a.slice(0, dashA), b.slice(0, dashB));
   return byMs !== 0 ? byMs : compareDecimal(a.slice(dashA + 1), b.slice(dashB + 1));
 }
+
+/**
+ * An id after every entry stamped before millisecond `ms`, and before every one stamped from it on: a read
+ * after it takes those. (No millisecond holds 2^53 entries, and the in-process bus keeps ids as numbers.)
+ */
+export const streamIdBefore = (ms: number): string => (ms > 0 ? `${ms - 1}-${Number.MAX_SAFE_INTEGER}` : '0-0');

@@ -3,6 +3,7 @@ import promClient from 'prom-client';
 import { unauthorized } from './contracts/errors.js';
 import { metricsAccess } from './metrics-access.js';
 import { sendError } from './uws-http.js';
+import { CorkAnchor } from './uws-cork-anchor.js';
 
 /**
  * The realtime port (docs/design.md, "Roles and processes"): one uWebSockets.js app that the ingest role (`/v1/ingest`,
@@ -11,6 +12,7 @@ import { sendError } from './uws-http.js';
 export class UwsServer {
   readonly app: uWS.TemplatedApp = uWS.App();
   private listenSocket: uWS.us_listen_socket | null = null;
+  private anchor: CorkAnchor | null = null;
   private metricsServed = false;
   private readonly metricsAllowed: (authorization: string | undefined) => boolean;
   port = 0;
@@ -37,7 +39,8 @@ export class UwsServer {
     });
   }
 
-  listen(host: string, port: number): Promise<number> {
+  async listen(host: string, port: number): Promise<number> {
+    this.anchor ??= await CorkAnchor.open();
     return new Promise((resolve, reject) => {
       this.app.listen(host, port, (socket) => {
         if (!socket) return reject(new Error(`realtime port ${host}:${port} could not be opened (in use?)`));
@@ -49,6 +52,15 @@ export class UwsServer {
   }
 
   /**
+   * Completes an upgrade after the handler has returned (authentication is asynchronous): `upgrade` calls
+   * `res.upgrade`. Not `res.cork` alone, which may drop the new socket (services/shared/uws-cork-anchor.ts).
+   */
+  upgradeLater(res: uWS.HttpResponse, upgrade: () => void): void {
+    if (this.anchor) this.anchor.upgrade(res, upgrade);
+    else res.cork(upgrade);
+  }
+
+  /**
    * Stops accepting connections. This uWebSockets.js build has no `app.close()`: open sockets are the
    * roles' to close on shutdown.
    */
@@ -57,5 +69,7 @@ export class UwsServer {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
+    this.anchor?.close();
+    this.anchor = null;
   }
 }

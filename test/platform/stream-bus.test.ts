@@ -4,6 +4,7 @@ import type { StreamBus } from '../../services/shared/bus.js';
 import { InProcessStreams } from '../../services/shared/in-process-bus.js';
 import { deleteKeysWithPrefix, RedisStreamBus } from '../../services/shared/redis-bus.js';
 import { TEST_REDIS_URL } from '../support/database.js';
+import { streamIdBefore } from '../../services/shared/stream-ids.js';
 
 /**
  * The same assertions against both implementations of StreamBus: Redis (production, several
@@ -132,6 +133,17 @@ describe.each(implementations)('stream bus: $name', (impl) => {
       const ids = await fill(stream, 5);
       const [batch] = await sut.read({ [stream]: '0-0' }, { blockMs: 10, count: 3 });
       expect(batch!.entries.map((e) => e.id)).toEqual(ids.slice(0, 3));
+    });
+
+    it("reads from a moment by the bus's clock: every entry stamped from that millisecond on, none before", async () => {
+      const stream = fresh('clock');
+      const [before] = await fill(stream, 1);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const from = await sut.serverTimeMs();
+      const after = await fill(stream, 2);
+      const read = await sut.read({ [stream]: streamIdBefore(from) }, { blockMs: 100, count: 10 });
+      expect(read.flatMap((b) => b.entries.map((e) => e.id))).toEqual(after);
+      expect(Number(before!.split('-')[0])).toBeLessThan(from);
     });
 
     it('ends a blocked read promptly when its bus is closed', async () => {

@@ -1,5 +1,8 @@
 import WebSocket from 'ws';
 
+/** How long `next` waits by default: far beyond any delivery on a loaded machine, well within a test's time. */
+const NEXT_TIMEOUT_MS = 15_000;
+
 export interface LiveMessage {
   type: string;
   [field: string]: unknown;
@@ -28,7 +31,7 @@ export class LiveClient {
 
   static connect(url: string): Promise<LiveClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, { handshakeTimeout: NEXT_TIMEOUT_MS });
       ws.once('open', () => resolve(new LiveClient(ws)));
       ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
       ws.once('error', reject);
@@ -82,15 +85,30 @@ export class LiveClient {
     });
   }
 
-  /** The next unread message that matches (others before it are skipped), waiting for it if needed. */
-  async next(matches: (m: LiveMessage) => boolean = () => true, what = 'message'): Promise<LiveMessage> {
+  /**
+   * The next unread message that matches (others before it are skipped), waiting for it if needed: at
+   * most `timeoutMs`, then it fails with what the socket did receive, rather than hanging the file.
+   */
+  async next(matches: (m: LiveMessage) => boolean = () => true, what = 'message', timeoutMs = NEXT_TIMEOUT_MS): Promise<LiveMessage> {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       while (this.readCursor < this.received.length) {
         const message = this.received[this.readCursor++]!;
         if (matches(message)) return message;
       }
       if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for ${what}`);
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      const leftMs = deadline - Date.now();
+      if (leftMs <= 0) {
+        const last = this.received.slice(-3).map((m) => JSON.stringify(m).slice(0, 200));
+        throw new Error(`no ${what} within ${timeoutMs} ms (socket state ${this.ws.readyState}, ${this.received.length} received, the last: ${last.join(' | ') || 'none'})`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, leftMs);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     }
   }
 

@@ -139,9 +139,7 @@ describe('positions', () => {
 });
 
 describe('tenants', () => {
-  // Retried: about one run in three of this file, the server drops this test's first socket right after the
-  // upgrade (close 1006, no close frame) — an open bug, see docs/design.md "Known issues".
-  it("shows a client its own tenant's positions and events only", { retry: 2 }, async () => {
+  it("shows a client its own tenant's positions and events only", async () => {
     const mine = await connect();
     const theirs = await connect(await sessionToken(db.config, db.owner, otherOrg));
     for (const client of [mine, theirs]) await client.request({ type: 'subscribe', channels: ['positions', 'events'] });
