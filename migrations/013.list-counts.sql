@@ -30,8 +30,9 @@ create function fold_work_order_counts(tenant uuid) returns void language sql se
 $fn$;
 
 -- The net change of one statement: one row per (tenant, status, archived) that moved — a create adds one
--- delta, an edit that changes neither status nor archived state adds none. About every 32nd statement
--- also folds the tenants it touched, so a total sums a few dozen rows. Deleting a tenant deletes its
+-- delta, an edit that changes neither status nor archived state adds none. A statement that leaves a tenant
+-- it touched with more than 64 rows folds them, so a total sums a few dozen rows (the check counts the
+-- tenant's rows in the index, a few dozen at most). Deleting a tenant deletes its
 -- counts by cascade; the orders' deltas are not written then (their organization is gone).
 create function work_order_count_deltas() returns trigger language plpgsql security definer
   set search_path = public, pg_temp as $fn$
@@ -57,9 +58,8 @@ begin
     ) moved group by 1, 2, 3 having sum(n) <> 0;
     select array_agg(distinct tenant_id) into tenants from new_rows;
   end if;
-  if random() < 1.0 / 32 then
-    perform fold_work_order_counts(t) from unnest(tenants) as t;
-  end if;
+  perform fold_work_order_counts(t) from unnest(tenants) as t
+   where (select count(*) from work_order_counts c where c.tenant_id = t) > 64;
   return null;
 end $fn$;
 
