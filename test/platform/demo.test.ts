@@ -72,7 +72,7 @@ async function demoPositions(realtimePort: number, token: string, devices: numbe
     await dispatcher.request({ type: 'subscribe', channels: ['positions'] });
     const seen = new Set<string>();
     while (seen.size < devices) {
-      const position = await dispatcher.next((m) => m.type === 'position', 'a demo position');
+      const position = await dispatcher.next((m) => m.type === 'position', 'a demo position', 60_000);
       seen.add(position.device_id as string);
     }
     return seen;

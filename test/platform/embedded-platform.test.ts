@@ -43,8 +43,11 @@ async function call<T>(api: string, token: string, method: string, path: string,
   return { status: response.status, body: (await response.json()) as T };
 }
 
+/** How long a step of the embedded platform may take on a loaded machine (PGlite is one session for every role). */
+const EMBEDDED_WAIT_MS = 45_000;
+
 /** Fails with what was awaited, rather than letting the test time out silently. */
-async function within<T>(what: string, work: Promise<T>, ms = 45_000): Promise<T> {
+async function within<T>(what: string, work: Promise<T>, ms = EMBEDDED_WAIT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms); })]);
@@ -135,9 +138,9 @@ describe('the embedded defaults', () => {
       await within(`PUBACK of fix ${i}`, gps.publishAsync(`fieldops/${deviceId}/gps/json`, JSON.stringify({ ts_ms: t0 + i * 1000, lat, lon, speed_mps: 8, accuracy_m: 3 }), { qos: 1 }));
     }
 
-    const position = await within('last position on the live socket', dispatcher.next((m) => m.type === 'position' && m.ts === new Date(t0 + 3000).toISOString(), 'the last position'));
+    const position = await within('last position on the live socket', dispatcher.next((m) => m.type === 'position' && m.ts === new Date(t0 + 3000).toISOString(), 'the last position', EMBEDDED_WAIT_MS));
     expect(position).toMatchObject({ device_id: deviceId, asset_id: null, lat: LAT, lon: LON + 0.0004, speed_mps: 8 });
-    const breach = await within('breach event on the live socket', dispatcher.next((m) => m.type === 'event' && m.event === 'asset.geofence_breach', 'the breach'));
+    const breach = await within('breach event on the live socket', dispatcher.next((m) => m.type === 'event' && m.event === 'asset.geofence_breach', 'the breach', EMBEDDED_WAIT_MS));
     expect(breach).toMatchObject({
       tenant_id: org.id,
       occurred_at: new Date(t0 + 2000).toISOString(),
@@ -166,7 +169,7 @@ describe('the embedded defaults', () => {
     for (const [i, lon] of [LON + 0.01, LON + 0.011].entries()) {
       await within(`PUBACK of exit fix ${i}`, gps.publishAsync(`fieldops/${deviceId}/gps/json`, JSON.stringify({ ts_ms: t0 + 5000 + i * 1000, lat: LAT, lon, accuracy_m: 3 }), { qos: 1 }));
     }
-    const exit = await within('exit event on the live socket', dispatcher.next((m) => m.type === 'event' && m.event === 'asset.geofence_exited', 'the exit'));
+    const exit = await within('exit event on the live socket', dispatcher.next((m) => m.type === 'event' && m.event === 'asset.geofence_exited', 'the exit', EMBEDDED_WAIT_MS));
     expect(exit).toMatchObject({ data: { device_id: deviceId, geofence_name: 'Rail yard (closed)' } });
   });
 
@@ -188,7 +191,7 @@ describe('the embedded defaults', () => {
     const later = await LiveClient.connect(liveUrl(platform.realtimePort!, token));
     closers.push(() => later.close());
     later.send({ type: 'subscribe', channels: ['events'], since: '1-0' });
-    expect(await later.next((m) => m.type === 'event' && m.event === 'asset.geofence_breach', 'the replayed breach'))
+    expect(await later.next((m) => m.type === 'event' && m.event === 'asset.geofence_breach', 'the replayed breach', EMBEDDED_WAIT_MS))
       .toMatchObject({ id: breachId, data: { device_id: deviceId } });
   }, 120_000);
 });
