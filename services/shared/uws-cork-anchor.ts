@@ -3,7 +3,7 @@ import net from 'node:net';
 import uWS from 'uWebSockets.js';
 
 /** How long `open` waits for the anchor's own handshake before going on without it. */
-const OPEN_TIMEOUT_MS = 5_000;
+const OPEN_TIMEOUT_MS = 2_000;
 
 /**
  * Completes WebSocket upgrades that finish asynchronously (after authentication) without a bug of the

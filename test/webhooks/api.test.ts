@@ -71,7 +71,8 @@ describe('/v1/webhooks', () => {
 
     const patched = await inject('PATCH', `/v1/webhooks/${created.id}`, token, { enabled: false }, { 'if-match': '"1"' });
     expect(patched.statusCode, patched.body).toBe(200);
-    expect(patched.json().data).toMatchObject({ enabled: false, version: 2 });
+    expect(patched.json().data).toMatchObject({ enabled: false, version: 2, disabled_reason: 'disabled through the API' });
+    expect(Date.parse(patched.json().data.disabled_at)).toBeGreaterThan(Date.now() - 60_000);
     const stale = await inject('PATCH', `/v1/webhooks/${created.id}`, token, { enabled: true }, { 'if-match': '"1"' });
     expect(stale.statusCode).toBe(409);
 

@@ -103,7 +103,10 @@ export function createWebhookRepository(db: Queryable) {
       }, query);
     },
 
-    /** Turning an endpoint back on clears what disabled it: it starts again with a clean record. */
+    /**
+     * Turning an endpoint off records when and why (unless it was off already); turning it back on clears
+     * what disabled it: it starts again with a clean record.
+     */
     async update(id: string, changes: WebhookFields, precondition: Precondition | null): Promise<Webhook | null> {
       if (!(await checkIfMatch(db, 'webhooks', id, precondition, 'webhook'))) return null;
       const params = new SqlParams();
@@ -114,6 +117,7 @@ export function createWebhookRepository(db: Queryable) {
       if (changes.enabled !== undefined) {
         sets.push(`enabled = ${params.add(changes.enabled)}`);
         if (changes.enabled) sets.push('disabled_at = null', 'disabled_reason = null', 'failing_since = null');
+        else sets.push('disabled_at = coalesce(w.disabled_at, now())', `disabled_reason = coalesce(w.disabled_reason, 'disabled through the API')`);
       }
       const { rows } = await db.query<Webhook>(
         `update webhooks w set ${sets.join(', ')} where w.id = ${params.add(id)} returning ${COLUMNS}`, params.values);
