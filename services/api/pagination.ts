@@ -170,7 +170,18 @@ export async function listPage<Row extends object>(db: Queryable, spec: ListSpec
  * the database about as much as running a page. The text varies only with the resource, filters present,
  * sort and page size, so a connection holds a bounded number of them; values stay bound parameters.
  */
-const statementName = (sql: string) => `list_${createHash('sha1').update(sql).digest('base64url')}`;
+const statementNames = new Map<string, string>();
+const statementName = (sql: string): string => {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    // Hashed once per text: every page of a list would otherwise hash the same text again.
+    name = `list_${createHash('sha1').update(sql).digest('base64url')}`;
+    // Bounded like the statements themselves; a flood of filter combinations only costs the hash again.
+    if (statementNames.size >= 1000) statementNames.clear();
+    statementNames.set(sql, name);
+  }
+  return name;
+};
 
 const whereClause = (conditions: string[]) => (conditions.length ? `where ${conditions.map((c) => `(${c})`).join(' and ')}` : '');
 
