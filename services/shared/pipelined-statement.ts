@@ -24,8 +24,10 @@ interface ProtocolHandlers {
   handleCopyInResponse(connection: pg.Connection): void;
   handleCopyData(msg: unknown, connection: pg.Connection): void;
   submit(connection: pg.Connection): Error | null | undefined;
+  queryMode?: string;
+  types?: unknown;
   /** pg.Query's result so far and its record of a row that could not be parsed (reported at the Sync). */
-  _result: { fields: unknown[]; rows: unknown[] };
+  _result: { fields: unknown[]; rows: unknown[]; _types?: unknown };
   _canceledDueToError: unknown;
 }
 
@@ -77,9 +79,7 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
         this.callback?.(err, result);
       };
     });
-    // Extended protocol always: a simple Query message may not follow a Bind/Execute before the Sync.
-    const options = { ...config, types: config.types ?? pg.types, queryMode: 'extended', callback: settle };
-    this.query = new pg.Query(options as pg.QueryConfig) as unknown as ProtocolHandlers;
+    this.query = newQuery(config, settle);
     const { rowMode, binary } = config as { rowMode?: unknown; binary?: unknown };
     this.ownRows = !config.types && !rowMode && !binary;
   }
@@ -181,4 +181,28 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
   handleCopyData(msg: unknown, connection: pg.Connection): void {
     this.query.handleCopyData(msg, connection);
   }
+}
+
+/** What a plain statement's config holds: it can take the quick construction below. */
+const PLAIN_KEYS = new Set(['text', 'values', 'name']);
+
+/**
+ * A pg.Query for `config`, in extended protocol always (a simple Query message may not follow a Bind/Execute
+ * before the Sync). pg copies a config object with its property descriptors, which cost a GET more than the
+ * rest of this class; a plain statement (text, values, name) is made from its text, as pg makes a string
+ * one, and given the same settings after.
+ */
+function newQuery(config: pg.QueryConfig, callback: (err: Error | null, result?: never) => void): ProtocolHandlers {
+  for (const key in config) {
+    if (!PLAIN_KEYS.has(key)) {
+      const options = { ...config, types: config.types ?? pg.types, queryMode: 'extended', callback };
+      return new pg.Query(options as pg.QueryConfig) as unknown as ProtocolHandlers;
+    }
+  }
+  const query = new pg.Query(config.text, config.values, callback as never) as unknown as ProtocolHandlers;
+  query.name = config.name;
+  query.queryMode = 'extended';
+  query.types = pg.types;
+  query._result._types = pg.types;
+  return query;
 }

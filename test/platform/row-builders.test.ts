@@ -10,7 +10,7 @@ import { createOrg, type TestOrg } from '../support/factories.js';
  * same values, on made-up columns and on what the server answers through the tenant path.
  */
 const pgRow = (columns: ColumnDescription[], values: (string | null)[]) => {
-  const result = new pg.Result(undefined, pg.types) as unknown as { addFields(c: unknown): void; parseRow(v: unknown): unknown };
+  const result = new (pg.Result as unknown as new (rowMode: undefined, types: unknown) => unknown)(undefined, pg.types) as { addFields(c: unknown): void; parseRow(v: unknown): unknown };
   result.addFields(columns);
   return result.parseRow(values);
 };

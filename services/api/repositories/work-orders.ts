@@ -199,7 +199,7 @@ export function createWorkOrderRepository(db: Queryable, actor: Actor) {
       const countKept = where.length === (statusParam ? 2 : 1);
       const totalSql = countKept ? `(select coalesce(sum(c.n), 0)::int from work_order_counts c
           where c.archived = ${filters.archived ? 'true' : 'false'}${statusParam ? ` and c.status = any(${statusParam}::text[])` : ''})` : undefined;
-      const page = await listPage<WorkOrderRow>(db, {
+      return listPage<WorkOrderRow, WorkOrder>(db, {
         select: SELECT,
         from: FROM,
         where,
@@ -215,8 +215,7 @@ export function createWorkOrderRepository(db: Queryable, actor: Actor) {
         },
         defaultSort: '-created_at',
         totalSql,
-      }, query);
-      return { ...page, data: page.data.map(toWorkOrder) };
+      }, query, toWorkOrder);
     },
 
     /** A new order is draft, scheduled when it has a window, assigned when it names an assignee. */
