@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyRequest, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasApiAccess } from '../../shared/contracts/domain.js';
 import { parseBearer } from '../../shared/contracts/credentials.js';
@@ -49,16 +49,22 @@ export const authPlugin = fp<AuthOptions>(
       },
     });
 
+    // A hook on each route that needs a caller, with the route's config at hand: reading it per request
+    // (`request.routeOptions`) builds an object each time. First among the route's own hooks, so the rate
+    // limit, added to every route before this, runs after it and knows the tenant.
     app.addHook('onRoute', (route) => {
       const config = route.config ?? {};
       if (!config.public && config.scope === undefined) {
         throw new Error(`route ${route.method} ${route.url} must declare config.scope (a scope, or null) or config.public`);
       }
+      if (config.public) return;
+      const authenticate: onRequestHookHandler = (request) => authenticateRequest(request, config);
+      const options = route as unknown as { onRequest?: onRequestHookHandler | onRequestHookHandler[] };
+      const existing = options.onRequest;
+      options.onRequest = existing === undefined ? [authenticate] : Array.isArray(existing) ? [authenticate, ...existing] : [authenticate, existing];
     });
 
-    app.addHook('onRequest', async (request) => {
-      const config = request.routeOptions.config;
-      if (config.public) return;
+    async function authenticateRequest(request: FastifyRequest, config: FastifyContextConfig): Promise<void> {
       const bearer = parseBearer(request.headers.authorization);
       if (!bearer) throw unauthorized();
       // The address limits failed look-ups (429 past the limit; services/shared/credential-cache.ts).
@@ -76,7 +82,7 @@ export const authPlugin = fp<AuthOptions>(
       if (principal.kind === 'api_key' && !apiAccess) throw paymentRequired('API keys need the unlimited plan or the api add-on');
       if (config.scope && !principal.scopes.includes(config.scope)) throw forbidden(`this needs the ${config.scope} scope`);
       if (config.apiAccess && !apiAccess) throw paymentRequired();
-    });
+    }
   },
   { name: 'fieldops-auth' },
 );
