@@ -25,10 +25,15 @@ declare module 'fastify' {
   }
 }
 
-const principals = new WeakMap<FastifyRequest, Principal>();
+/**
+ * Where a request keeps its caller: a property declared on every request (a WeakMap entry per request
+ * cost the auth hook more than the rest of its checks on a cached credential).
+ */
+const PRINCIPAL = Symbol('fieldops.principal');
+type WithPrincipal = { [PRINCIPAL]?: Principal | null };
 
 /** The caller when there is one (rate-limit keys run on public routes too). */
-export const principalOf = (request: FastifyRequest): Principal | null => principals.get(request) ?? null;
+export const principalOf = (request: FastifyRequest): Principal | null => (request as WithPrincipal)[PRINCIPAL] ?? null;
 
 export interface AuthOptions {
   authenticator: CachingAuthenticator;
@@ -41,9 +46,10 @@ export interface AuthOptions {
  */
 export const authPlugin = fp<AuthOptions>(
   async (app, { authenticator, plans }) => {
+    app.decorateRequest(PRINCIPAL, null);
     app.decorateRequest('principal', {
       getter(this: FastifyRequest) {
-        const principal = principals.get(this);
+        const principal = principalOf(this);
         if (!principal) throw new Error(`route ${this.routeOptions.url} is public: it has no principal`);
         return principal;
       },
@@ -76,7 +82,7 @@ export const authPlugin = fp<AuthOptions>(
         principal.plan = org.plan;
         principal.addons = org.addons;
       }
-      principals.set(request, principal);
+      (request as WithPrincipal)[PRINCIPAL] = principal;
 
       const apiAccess = hasApiAccess(principal.plan, principal.addons ?? []);
       if (principal.kind === 'api_key' && !apiAccess) throw paymentRequired('API keys need the unlimited plan or the api add-on');
