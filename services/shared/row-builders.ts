@@ -25,7 +25,9 @@ interface Built {
  * costs ≈ 0.15 µs a row. The rows are the same as pg's: the same keys in the same order, null for null,
  * each value through the type parser pg would use (read when the function is made: the process sets its
  * parsers once, at start, in db.ts). The function is cached by statement text and used only while the
- * server describes the same columns (after a migration it is made again).
+ * server describes the same columns (after a migration it is made again). A text is left to pg the first
+ * time it is seen: making the function costs more than pg's set-up, and is only worth it for a text that
+ * comes again (a statement whose text varies per request would otherwise make one each time).
  *
  * Null when pg's own path must do it: binary columns, or a column named `__proto__` (in a literal it would
  * set the prototype instead).
@@ -33,6 +35,11 @@ interface Built {
 export function rowBuilderFor(text: string, columns: ColumnDescription[], types: TypeParsers): RowBuilder | null {
   const cached = builders.get(text);
   if (cached && sameColumns(cached.columns, columns)) return cached.build;
+  if (!cached && !seenOnce.has(text)) {
+    if (seenOnce.size >= MAX_CACHED) seenOnce.clear();
+    seenOnce.add(text);
+    return null;
+  }
   if (columns.some((c) => c.format !== 'text' || c.name === '__proto__')) return null;
   const parsers = columns.map((c) => types.getTypeParser(c.dataTypeID, 'text'));
   // Names are written as JSON string literals and values are never part of the code, so no text of a
@@ -52,6 +59,8 @@ export function rowBuilderFor(text: string, columns: ColumnDescription[], types:
 
 const MAX_CACHED = 2000;
 const builders = new Map<string, Built>();
+/** Texts seen once, not yet given a function. */
+const seenOnce = new Set<string>();
 
 function sameColumns(a: ColumnDescription[], b: ColumnDescription[]): boolean {
   if (a.length !== b.length) return false;
