@@ -23,6 +23,7 @@ import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { inFlightPlugin } from './plugins/in-flight.js';
 import { requestIdPlugin } from './plugins/request-id.js';
 import { newRequestId } from '../shared/contracts/errors.js';
+import { lazyChildLogger } from './request-logger.js';
 import { tenantDbPlugin } from './plugins/tenant-db.js';
 import { validationPlugin } from './plugins/validation.js';
 import { versionsPlugin } from './plugins/versions.js';
@@ -78,6 +79,8 @@ export async function buildApiApp(deps: ApiDeps) {
     // 5xx are logged by the error handler with their request id; /metrics counts every request. A log
     // line per request would cost about as much as serving it at the rates the API is built for.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    // So request.log, with its request id, is made only for a request that logs.
+    childLoggerFactory: lazyChildLogger,
     trustProxy: config.TRUST_PROXY,
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();

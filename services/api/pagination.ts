@@ -95,8 +95,16 @@ const SORT_KEY = '__page_sort';
 const ID_KEY = '__page_id';
 const TOTAL_KEY = '__page_total';
 
-/** Runs the list query for one page: rows in order, total, and the keyset cursor of the next page. */
-export async function listPage<Row extends object>(db: Queryable, spec: ListSpec, query: ListQuery): Promise<ListResult<Row>> {
+/**
+ * Runs the list query for one page: rows in order, total, and the keyset cursor of the next page. With `map`
+ * (a repository's row → item that picks its fields by name), each row goes to it as read, instead of first
+ * being copied without the page's own columns — a copy of every row that the mapping would make again.
+ */
+export async function listPage<Row extends object>(db: Queryable, spec: ListSpec, query: ListQuery): Promise<ListResult<Row>>;
+export async function listPage<Row extends object, Item>(db: Queryable, spec: ListSpec, query: ListQuery, map: (row: Row) => Item): Promise<ListResult<Item>>;
+export async function listPage<Row extends object, Item>(
+  db: Queryable, spec: ListSpec, query: ListQuery, map?: (row: Row) => Item,
+): Promise<ListResult<Row | Item>> {
   const params = spec.params ?? new SqlParams();
   const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
   const cursor = query.cursor ? decodeCursor(query.cursor) : null;
@@ -158,7 +166,7 @@ export async function listPage<Row extends object>(db: Queryable, spec: ListSpec
   if (total === null && !cursor && !hasMore && (pageRows.length > 0 || offset === 0)) total = offset + pageRows.length;
   const last = pageRows[pageRows.length - 1];
   const nextCursor = hasMore && last ? encodeCursor({ s: sort, v: last[SORT_KEY], i: last[ID_KEY] }) : null;
-  const data = pageRows.map((row) => {
+  const data = map ? pageRows.map((row) => map(row)) : pageRows.map((row) => {
     const { [SORT_KEY]: _sort, [ID_KEY]: _id, [TOTAL_KEY]: _total, ...rest } = row;
     return rest as unknown as Row;
   });
@@ -170,7 +178,18 @@ export async function listPage<Row extends object>(db: Queryable, spec: ListSpec
  * the database about as much as running a page. The text varies only with the resource, filters present,
  * sort and page size, so a connection holds a bounded number of them; values stay bound parameters.
  */
-const statementName = (sql: string) => `list_${createHash('sha1').update(sql).digest('base64url')}`;
+const statementNames = new Map<string, string>();
+const statementName = (sql: string): string => {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    // Hashed once per text: every page of a list would otherwise hash the same text again.
+    name = `list_${createHash('sha1').update(sql).digest('base64url')}`;
+    // Bounded like the statements themselves; a flood of filter combinations only costs the hash again.
+    if (statementNames.size >= 1000) statementNames.clear();
+    statementNames.set(sql, name);
+  }
+  return name;
+};
 
 const whereClause = (conditions: string[]) => (conditions.length ? `where ${conditions.map((c) => `(${c})`).join(' and ')}` : '');
 

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { ServerConfig, ServiceDbRole } from './config.js';
+import { timestamptzParser } from './timestamp-parser.js';
 import { pipelines, SET_TENANT, SET_TENANT_READ_ONLY, TenantConnection } from './tenant-connection.js';
 
 export type Pool = pg.Pool;
@@ -9,6 +10,8 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 // Bigint columns (positions.id, counts) come back as strings: exact, and JSON-safe as ids.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+// The same Dates as pg's parser, a few times faster on the usual form (most of a list page's parsing).
+pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, timestamptzParser(pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ, 'text')));
 
 /** Default of DATABASE_CONNECT_TIMEOUT_MS: a pool never waits without bound for a server that does not answer. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { rowBuilderFor, type ColumnDescription, type RowBuilder } from './row-builders.js';
 
 /** A statement written ahead of another, its answer dropped (docs/design.md, "Cost of a request"). */
 export interface LeadingStatement {
@@ -23,6 +24,11 @@ interface ProtocolHandlers {
   handleCopyInResponse(connection: pg.Connection): void;
   handleCopyData(msg: unknown, connection: pg.Connection): void;
   submit(connection: pg.Connection): Error | null | undefined;
+  queryMode?: string;
+  types?: unknown;
+  /** pg.Query's result so far and its record of a row that could not be parsed (reported at the Sync). */
+  _result: { fields: unknown[]; rows: unknown[]; _types?: unknown };
+  _canceledDueToError: unknown;
 }
 
 interface ProtocolConnection {
@@ -55,6 +61,10 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
   private readonly query: ProtocolHandlers;
   /** Leading statements answered so far. */
   private answered = 0;
+  /** Whether rows may be built here (row-builders.ts) rather than by pg: text rows as objects, pg's own parsers. */
+  private readonly ownRows: boolean;
+  /** The statement's row builder, once its columns are described; null: pg.Query builds the rows. */
+  private buildRow: RowBuilder | null = null;
 
   constructor(private readonly leading: LeadingStatement[], config: pg.QueryConfig) {
     let settle!: (err: Error | null, result?: pg.QueryResult<R>) => void;
@@ -69,9 +79,9 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
         this.callback?.(err, result);
       };
     });
-    // Extended protocol always: a simple Query message may not follow a Bind/Execute before the Sync.
-    const options = { ...config, types: config.types ?? pg.types, queryMode: 'extended', callback: settle };
-    this.query = new pg.Query(options as pg.QueryConfig) as unknown as ProtocolHandlers;
+    this.query = newQuery(config, settle);
+    const { rowMode, binary } = config as { rowMode?: unknown; binary?: unknown };
+    this.ownRows = !config.types && !rowMode && !binary;
   }
 
   private get inLeading(): boolean {
@@ -115,11 +125,27 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
   }
 
   handleRowDescription(msg: unknown): void {
-    this.query.handleRowDescription(msg);
+    // The leading statements' rows are dropped, and so are their descriptions.
+    if (this.inLeading) return;
+    const columns = (msg as { fields: ColumnDescription[] }).fields;
+    this.buildRow = this.ownRows ? rowBuilderFor(this.query.text!, columns, pg.types) : null;
+    if (this.buildRow) this.query._result.fields = columns;
+    else this.query.handleRowDescription(msg);
   }
 
   handleDataRow(msg: unknown): void {
-    if (!this.inLeading) this.query.handleDataRow(msg);
+    if (this.inLeading) return;
+    if (!this.buildRow) {
+      this.query.handleDataRow(msg);
+      return;
+    }
+    // As pg.Query does: a value its parser refuses fails the statement once the server is done with it.
+    if (this.query._canceledDueToError) return;
+    try {
+      this.query._result.rows.push(this.buildRow((msg as { fields: (string | null)[] }).fields));
+    } catch (err) {
+      this.query._canceledDueToError = err;
+    }
   }
 
   handleCommandComplete(msg: unknown, connection: pg.Connection): void {
@@ -155,4 +181,28 @@ export class PipelinedStatement<R extends pg.QueryResultRow = pg.QueryResultRow>
   handleCopyData(msg: unknown, connection: pg.Connection): void {
     this.query.handleCopyData(msg, connection);
   }
+}
+
+/** What a plain statement's config holds: it can take the quick construction below. */
+const PLAIN_KEYS = new Set(['text', 'values', 'name']);
+
+/**
+ * A pg.Query for `config`, in extended protocol always (a simple Query message may not follow a Bind/Execute
+ * before the Sync). pg copies a config object with its property descriptors, which cost a GET more than the
+ * rest of this class; a plain statement (text, values, name) is made from its text, as pg makes a string
+ * one, and given the same settings after.
+ */
+function newQuery(config: pg.QueryConfig, callback: (err: Error | null, result?: never) => void): ProtocolHandlers {
+  for (const key in config) {
+    if (!PLAIN_KEYS.has(key)) {
+      const options = { ...config, types: config.types ?? pg.types, queryMode: 'extended', callback };
+      return new pg.Query(options as pg.QueryConfig) as unknown as ProtocolHandlers;
+    }
+  }
+  const query = new pg.Query(config.text, config.values, callback as never) as unknown as ProtocolHandlers;
+  query.name = config.name;
+  query.queryMode = 'extended';
+  query.types = pg.types;
+  query._result._types = pg.types;
+  return query;
 }

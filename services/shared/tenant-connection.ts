@@ -58,7 +58,8 @@ export class TenantConnection {
   /** Ends the request's use: later statements are refused. True when a transaction was begun. */
   private async close(): Promise<boolean> {
     this.closed = true;
-    await Promise.allSettled(this.inFlight);
+    // Usually nothing is left running by now: no promise to wait on then.
+    if (this.inFlight.size > 0) await Promise.allSettled(this.inFlight);
     return this.begun;
   }
 

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyRequest, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasApiAccess } from '../../shared/contracts/domain.js';
 import { parseBearer } from '../../shared/contracts/credentials.js';
@@ -25,10 +25,15 @@ declare module 'fastify' {
   }
 }
 
-const principals = new WeakMap<FastifyRequest, Principal>();
+/**
+ * Where a request keeps its caller: a property declared on every request (a WeakMap entry per request
+ * cost the auth hook more than the rest of its checks on a cached credential).
+ */
+const PRINCIPAL = Symbol('fieldops.principal');
+type WithPrincipal = { [PRINCIPAL]?: Principal | null };
 
 /** The caller when there is one (rate-limit keys run on public routes too). */
-export const principalOf = (request: FastifyRequest): Principal | null => principals.get(request) ?? null;
+export const principalOf = (request: FastifyRequest): Principal | null => (request as WithPrincipal)[PRINCIPAL] ?? null;
 
 export interface AuthOptions {
   authenticator: CachingAuthenticator;
@@ -41,24 +46,31 @@ export interface AuthOptions {
  */
 export const authPlugin = fp<AuthOptions>(
   async (app, { authenticator, plans }) => {
+    app.decorateRequest(PRINCIPAL, null);
     app.decorateRequest('principal', {
       getter(this: FastifyRequest) {
-        const principal = principals.get(this);
+        const principal = principalOf(this);
         if (!principal) throw new Error(`route ${this.routeOptions.url} is public: it has no principal`);
         return principal;
       },
     });
 
+    // A hook on each route that needs a caller, with the route's config at hand: reading it per request
+    // (`request.routeOptions`) builds an object each time. First among the route's own hooks, so the rate
+    // limit, added to every route before this, runs after it and knows the tenant.
     app.addHook('onRoute', (route) => {
       const config = route.config ?? {};
       if (!config.public && config.scope === undefined) {
         throw new Error(`route ${route.method} ${route.url} must declare config.scope (a scope, or null) or config.public`);
       }
+      if (config.public) return;
+      const authenticate: onRequestHookHandler = (request) => authenticateRequest(request, config);
+      const options = route as unknown as { onRequest?: onRequestHookHandler | onRequestHookHandler[] };
+      const existing = options.onRequest;
+      options.onRequest = existing === undefined ? [authenticate] : Array.isArray(existing) ? [authenticate, ...existing] : [authenticate, existing];
     });
 
-    app.addHook('onRequest', async (request) => {
-      const config = request.routeOptions.config;
-      if (config.public) return;
+    async function authenticateRequest(request: FastifyRequest, config: FastifyContextConfig): Promise<void> {
       const bearer = parseBearer(request.headers.authorization);
       if (!bearer) throw unauthorized();
       // The address limits failed look-ups (429 past the limit; services/shared/credential-cache.ts).
@@ -70,13 +82,13 @@ export const authPlugin = fp<AuthOptions>(
         principal.plan = org.plan;
         principal.addons = org.addons;
       }
-      principals.set(request, principal);
+      (request as WithPrincipal)[PRINCIPAL] = principal;
 
       const apiAccess = hasApiAccess(principal.plan, principal.addons ?? []);
       if (principal.kind === 'api_key' && !apiAccess) throw paymentRequired('API keys need the unlimited plan or the api add-on');
       if (config.scope && !principal.scopes.includes(config.scope)) throw forbidden(`this needs the ${config.scope} scope`);
       if (config.apiAccess && !apiAccess) throw paymentRequired();
-    });
+    }
   },
   { name: 'fieldops-auth' },
 );

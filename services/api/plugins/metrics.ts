@@ -31,10 +31,12 @@ export const metricsPlugin = fp<{ metricsToken?: string }>(
     collectDefaultMetricsOnce();
     const duration = requestDurationHistogram();
 
-    app.addHook('onResponse', async (request, reply) => {
+    // A callback hook: no promise per request for a synchronous observation.
+    app.addHook('onResponse', (request, reply, done) => {
       // Unmatched URLs share one label: raw paths would give every scanner its own time series.
       const route = request.routeOptions.url ?? 'unmatched';
       duration.observe({ route, method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+      done();
     });
 
     app.get('/metrics', { config: { rateLimit: false }, schema: { hide: true } }, async (request, reply) => {

@@ -41,7 +41,7 @@ export const validationPlugin = fp(
       const key = JSON.stringify(schema);
       let serialize = serializers.get(key);
       if (!serialize) {
-        serialize = fastJsonStringify(schema as Parameters<typeof fastJsonStringify>[0]) as (payload: unknown) => string;
+        serialize = fastJsonStringify(nullableForSerializer(schema) as Parameters<typeof fastJsonStringify>[0]) as (payload: unknown) => string;
         serializers.set(key, serialize);
       }
       return serialize;
@@ -49,3 +49,24 @@ export const validationPlugin = fp(
   },
   { name: 'fieldops-validation' },
 );
+
+/**
+ * The response schema as the serializer should read it: `anyOf: [X, {type: 'null'}]` (our `Nullable(X)`)
+ * becomes X with `nullable: true`. fast-json-stringify serializes an `anyOf` by running a validator for
+ * each option on each value (a uuid's format check on every nullable id of every row); `nullable` is a
+ * null check. The JSON is the same for any value the schema allows (a page of 20 work orders: ≈ 40 µs
+ * → ≈ 25 µs). Validation and the OpenAPI document keep the schema as written.
+ */
+export function nullableForSerializer(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(nullableForSerializer);
+  if (!schema || typeof schema !== 'object') return schema;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) copy[key] = nullableForSerializer(value);
+  const options = copy.anyOf;
+  if (!Array.isArray(options) || options.length !== 2) return copy;
+  const nullAt = options.findIndex((option: Record<string, unknown>) => option.type === 'null' && Object.keys(option).length === 1);
+  const other = options[1 - nullAt] as Record<string, unknown> | undefined;
+  if (nullAt < 0 || !other || typeof other.type !== 'string' || 'nullable' in other || 'anyOf' in other) return copy;
+  const { anyOf: _anyOf, ...siblings } = copy;
+  return { ...siblings, ...other, nullable: true };
+}

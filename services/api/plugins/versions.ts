@@ -23,9 +23,10 @@ export const versionsPlugin = fp(
       },
     });
 
-    app.addHook('preSerialization', async (_request, reply, payload) => {
+    // A callback hook: no promise per answer for a synchronous header.
+    app.addHook('preSerialization', (_request, reply, payload, done) => {
       setEtag(reply, payload);
-      return payload;
+      done(null, payload);
     });
   },
   { name: 'fieldops-versions' },

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { withTenant, type Pool, type Queryable } from '../../shared/db.js';
 import { createIdempotencyStore, IDEMPOTENCY_HEADER, idempotencyClaim, REPLAYED_HEADER, type IdempotencyClaim } from '../idempotency.js';
@@ -37,29 +37,28 @@ export const writesPlugin = fp<WritesOptions>(
   async (app, { pool, sealSecret }) => {
     const store = createIdempotencyStore(sealSecret);
 
+    // The hooks go on the routes declared idempotent only: every other request (every GET) skips them.
     app.addHook('onRoute', (route) => {
       const config = route.config ?? {};
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       if (methods.includes('POST') && !config.public && config.idempotent === undefined) {
         throw new Error(`route POST ${route.url} must declare config.idempotent (true, 'sealed', or false)`);
       }
-    });
-
-    // After authentication and validation: the key is scoped to the caller and fingerprints the parsed body.
-    app.addHook('preHandler', async (request) => {
-      const mode = request.routeOptions.config.idempotent;
+      const mode = config.idempotent;
       if (!mode) return;
-      const claim = idempotencyClaim(request.headers[IDEMPOTENCY_HEADER], {
-        userId: request.principal.userId, method: request.method, url: request.url, body: request.body,
-      }, mode === 'sealed');
-      if (claim) claims.set(request, { claim, consumed: false });
-    });
-
-    app.addHook('onSend', async (request, reply) => {
-      const pending = claims.get(request);
-      if (pending && !pending.consumed && reply.statusCode < 400) {
-        request.log.error({ route: request.routeOptions.url }, 'route is declared idempotent but did not answer through reply.commit');
-      }
+      // After authentication and validation: the key is scoped to the caller and fingerprints the parsed body.
+      appendRouteHook(route, 'preHandler', async (request: FastifyRequest) => {
+        const claim = idempotencyClaim(request.headers[IDEMPOTENCY_HEADER], {
+          userId: request.principal.userId, method: request.method, url: request.url, body: request.body,
+        }, mode === 'sealed');
+        if (claim) claims.set(request, { claim, consumed: false });
+      });
+      appendRouteHook(route, 'onSend', async (request: FastifyRequest, reply: FastifyReply) => {
+        const pending = claims.get(request);
+        if (pending && !pending.consumed && reply.statusCode < 400) {
+          request.log.error({ route: route.url }, 'route is declared idempotent but did not answer through reply.commit');
+        }
+      });
     });
 
     app.decorateReply('commit', async function commit<T>(this: FastifyReply, status: number, work: (db: Queryable) => Promise<T>) {
@@ -87,3 +86,10 @@ export const writesPlugin = fp<WritesOptions>(
   },
   { name: 'fieldops-writes', dependencies: ['fieldops-versions'] },
 );
+
+/** Adds `hook` after the route's own hooks of that kind (route hooks run after the app's). */
+function appendRouteHook(route: RouteOptions, name: 'preHandler' | 'onSend', hook: (...args: never[]) => Promise<void>): void {
+  const options = route as unknown as Record<string, unknown>;
+  const existing = options[name];
+  options[name] = existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook];
+}

@@ -102,6 +102,9 @@ const SELECT = `w.id, w.title, w.description, w.priority, w.status, w.held_from,
   w.version, w.created_at, w.updated_at, o.signed_by, o.signed_at, o.signature_type, octet_length(o.signature) as signature_size`;
 const FROM = 'work_orders w left join work_order_signoffs o on o.work_order_id = w.id';
 
+const FIND = { name: 'fieldops_work_order_find', text: `select ${SELECT} from ${FROM} where w.id = $1` };
+const FIND_FOR_UPDATE = { name: 'fieldops_work_order_lock', text: `select ${SELECT} from ${FROM} where w.id = $1 for update of w` };
+
 /** The list's time: the window's start, or the creation of an unscheduled order. */
 const WHEN = 'coalesce(w.scheduled_start, w.created_at)';
 
@@ -122,8 +125,9 @@ interface Transition {
 export function createWorkOrderRepository(db: Queryable, actor: Actor) {
   const history = createHistory(db, 'work_order');
 
+  // Named: prepared once per connection, so a GET does not have the server parse and plan the join anew each time.
   const findRow = async (id: string, forUpdate = false): Promise<WorkOrderRow | null> => {
-    const { rows } = await db.query<WorkOrderRow>(`select ${SELECT} from ${FROM} where w.id = $1${forUpdate ? ' for update of w' : ''}`, [id]);
+    const { rows } = await db.query<WorkOrderRow>(forUpdate ? { ...FIND_FOR_UPDATE, values: [id] } : { ...FIND, values: [id] });
     return rows[0] ?? null;
   };
 
@@ -195,7 +199,7 @@ export function createWorkOrderRepository(db: Queryable, actor: Actor) {
       const countKept = where.length === (statusParam ? 2 : 1);
       const totalSql = countKept ? `(select coalesce(sum(c.n), 0)::int from work_order_counts c
           where c.archived = ${filters.archived ? 'true' : 'false'}${statusParam ? ` and c.status = any(${statusParam}::text[])` : ''})` : undefined;
-      const page = await listPage<WorkOrderRow>(db, {
+      return listPage<WorkOrderRow, WorkOrder>(db, {
         select: SELECT,
         from: FROM,
         where,
@@ -211,8 +215,7 @@ export function createWorkOrderRepository(db: Queryable, actor: Actor) {
         },
         defaultSort: '-created_at',
         totalSql,
-      }, query);
-      return { ...page, data: page.data.map(toWorkOrder) };
+      }, query, toWorkOrder);
     },
 
     /** A new order is draft, scheduled when it has a window, assigned when it names an assignee. */
