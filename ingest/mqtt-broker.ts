@@ -64,7 +64,8 @@ export interface MqttIngestOptions {
 
 /**
  * The MQTT transport (docs/design.md, "Device contract") as aedes hooks. `authenticate` maps username/password to a device;
- * `authorizePublish` is where a telemetry message is decoded, validated and handed to the batcher.
+ * `authorizePublish` (or, for most of them, the telemetry route below) is where a telemetry message is decoded,
+ * validated and handed to the batcher.
  *
  * A connected device's QoS 0 and 1 messages on its own telemetry topics take a shorter road: they are taken from
  * the client's packet parser before aedes handles them (routeTelemetry; no one may subscribe to them, so aedes's
