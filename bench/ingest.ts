@@ -11,7 +11,7 @@
  * - `ws`, `http`: 20-fix GpsBatches over the WebSocket ingest (frame → ack after commit) and `POST /v1/ingest/gps`;
  * - `storm`: `--storm-devices` devices CONNECT at once: CONNACKs/s, CONNECT→CONNACK latency, memory per connection.
  * Baselines in the same run: the same load against the local Mosquitto (`--mosquitto`, stores nothing) and a bare
- * aedes (acknowledges at once: the ceiling of any aedes-based ingest), and raw `COPY` of rows of the same shape into
+ * aedes (acknowledges at once: aedes's whole publish path, which ingest's telemetry route skips), and raw `COPY` of rows of the same shape into
  * the same table (`copy`) and into a table with only the uniqueness key (`copy-key`: the storage limit, and what our
  * indexes cost). `--embedded` runs the ingest role on the embedded defaults (PGlite, in-process bus): single and
  * batch phases only.

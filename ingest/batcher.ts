@@ -197,8 +197,9 @@ export class Batcher {
       void this.commit(next).then(() => {
         next!.state = 'done';
         this.running--;
-        this.settleInOrder();
+        // The next batch's commit goes out before this one's settling work (PUBACKs, the stream's encoding).
         this.dispatch();
+        this.settleInOrder();
       }, () => {
         this.running--; // abandoned at close: its messages stay unacknowledged, devices resend them
       });
@@ -305,6 +306,11 @@ export class Batcher {
     while (this.pending.length > 0 && this.pending[0]!.state === 'done') {
       const batch = this.pending.shift()!;
       this.pendingRows -= batch.rows;
+      // Answers first: what they queue (the PUBACK writes) is not held behind what the batch hands on.
+      const failed = batch.failed;
+      for (let m = 0; m < batch.messages; m++) {
+        batch.settles[m]!(batch.contexts[m], batch.tags[m]!, failed ? failed[m]! : 0);
+      }
       if (batch.rows > 0) {
         this.options.onCommitted({
           cutKey: batch.cutKey,
@@ -313,10 +319,6 @@ export class Batcher {
           punches: batch.punches,
           punchIds: batch.punchIds,
         });
-      }
-      const failed = batch.failed;
-      for (let m = 0; m < batch.messages; m++) {
-        batch.settles[m]!(batch.contexts[m], batch.tags[m]!, failed ? failed[m]! : 0);
       }
     }
     if (this.pressure && this.pendingRows <= this.options.maxPendingRows / 2) this.setPressure(false);

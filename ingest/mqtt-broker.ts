@@ -5,6 +5,7 @@ import type { Batcher } from './batcher.js';
 import type { DeviceAuthenticator, DeviceRecord, DeviceSession } from './devices.js';
 import type { IngestIntake } from './intake.js';
 import { enforcePacketLimits, type PacketLimits } from './mqtt-packet-limits.js';
+import { routeTelemetry } from './mqtt-telemetry-route.js';
 
 /** MQTT 5 reason code for a PUBACK of a payload we could not accept (3.4.2.1: 0x99 Payload format invalid). */
 const PAYLOAD_FORMAT_INVALID = 0x99;
@@ -63,7 +64,13 @@ export interface MqttIngestOptions {
 
 /**
  * The MQTT transport (docs/design.md, "Device contract") as aedes hooks. `authenticate` maps username/password to a device;
- * `authorizePublish` is where a telemetry message is decoded, validated and handed to the batcher.
+ * `authorizePublish` (or, for most of them, the telemetry route below) is where a telemetry message is decoded,
+ * validated and handed to the batcher.
+ *
+ * A connected device's QoS 0 and 1 messages on its own telemetry topics take a shorter road: they are taken from
+ * the client's packet parser before aedes handles them (routeTelemetry; no one may subscribe to them, so aedes's
+ * publish machinery had nothing to do). The hook sees the rest: messages of a client not yet connected, on
+ * other topics, QoS 2, or arriving while ingest is paused or closing.
  *
  * PUBACK after commit: for a QoS 1 message the hook keeps the packet id, lowers the packet to QoS 0 (so aedes
  * neither acknowledges it nor queues it for offline subscribers — no one may subscribe to telemetry topics) and
@@ -129,6 +136,7 @@ export class MqttIngest {
       this.options.log.debug({ device_id: device?.id, cmd, bytes }, 'mqtt packet over the size limit: connection closed');
       this.options.onTooLarge(device);
     });
+    routeTelemetry(client, (packet) => this.takeTelemetry(client, packet));
   }
 
   /** The listening socket, to share with further ingest processes. */
@@ -167,6 +175,20 @@ export class MqttIngest {
     done(null, true);
   }
 
+  /**
+   * The short road (routeTelemetry): a connected device's QoS 0 or 1 message on its own topic while ingest reads
+   * on. Anything else goes to aedes and the hook: `false`. (Once `connected` is set, aedes has handled every
+   * packet it queued during the CONNECT, so messages keep their order.)
+   */
+  private takeTelemetry(client: SessionClient, packet: PublishPacket): boolean {
+    const session = client[SESSION];
+    if (session === undefined || !client.connected || client.closed || this.closing || this.paused || packet.qos === 2) return false;
+    const kind = session.topics.get(packet.topic);
+    if (kind === undefined) return false;
+    this.acceptTelemetry(session, kind, packet.payload as Buffer, packet.qos === 1, packet.messageId ?? 0);
+    return true;
+  }
+
   private authorizePublish(client: SessionClient | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     const session = client?.[SESSION];
     // Wills (published after a client is gone) never carry telemetry: the fix would be stale by then.
@@ -183,25 +205,32 @@ export class MqttIngest {
     }
     packet.retain = false; // never keep telemetry as a retained message
     const qos = packet.qos;
-    const messageId = packet.messageId ?? 0;
-    const isGps = kind === 'gps' || kind === 'gps_json';
-    const format = kind === 'gps' || kind === 'punch' ? 'protobuf' : 'json';
-    const intake = this.options.intake;
     if (qos === 2) {
       // Held until commit; aedes then stores it and answers PUBREC.
+      const isGps = kind === 'gps' || kind === 'gps_json';
+      const format = kind === 'gps' || kind === 'punch' ? 'protobuf' : 'json';
+      const intake = this.options.intake;
       const accepted = isGps ? intake.gps(session.device, packet.payload as Buffer, format, 'mqtt', releaseCallback, done, 0)
         : intake.punch(session.device, packet.payload as Buffer, format, 'mqtt', releaseCallback, done, 0);
       if (!accepted.stored) this.options.batcher.addMarker(releaseCallback, done, 0);
       return;
     }
     if (qos === 1) packet.qos = 0;
-    const settle = qos === 1 ? this.queueAck : null;
-    const accepted = isGps ? intake.gps(session.device, packet.payload as Buffer, format, 'mqtt', settle, session, messageId)
-      : intake.punch(session.device, packet.payload as Buffer, format, 'mqtt', settle, session, messageId);
-    // A refused QoS 1 message is still acknowledged (3.1.1 has no negative PUBACK; 5 gets 0x99), in order.
-    if (!accepted.stored && qos === 1) this.options.batcher.addMarker(this.queueAck, session, messageId | (PAYLOAD_FORMAT_INVALID << 16));
+    this.acceptTelemetry(session, kind, packet.payload as Buffer, qos === 1, packet.messageId ?? 0);
     if (this.paused) this.held.push(() => done(null));
     else done(null);
+  }
+
+  /** A QoS 0 or 1 message to the intake; a QoS 1 message's PUBACK is queued for after the commit that holds it. */
+  private acceptTelemetry(session: MqttSession, kind: TopicKind, payload: Buffer, ack: boolean, messageId: number): void {
+    const isGps = kind === 'gps' || kind === 'gps_json';
+    const format = kind === 'gps' || kind === 'punch' ? 'protobuf' : 'json';
+    const intake = this.options.intake;
+    const settle = ack ? this.queueAck : null;
+    const accepted = isGps ? intake.gps(session.device, payload, format, 'mqtt', settle, session, messageId)
+      : intake.punch(session.device, payload, format, 'mqtt', settle, session, messageId);
+    // A refused QoS 1 message is still acknowledged (3.1.1 has no negative PUBACK; 5 gets 0x99), in order.
+    if (!accepted.stored && ack) this.options.batcher.addMarker(this.queueAck, session, messageId | (PAYLOAD_FORMAT_INVALID << 16));
   }
 
   private authorizeSubscribe(client: SessionClient, sub: Subscription, done: (error: Error | null, subscription?: Subscription | null) => void): void {

@@ -1,6 +1,7 @@
 /**
- * A bare aedes broker (accepts everyone, acknowledges at once, stores nothing) in a process of its own: the
- * ceiling any aedes-based ingest can reach on this machine, printed beside Mosquitto's.
+ * A bare aedes broker (accepts everyone, acknowledges at once, stores nothing) in a process of its own: what
+ * aedes's whole publish path sustains on this machine, printed beside Mosquitto's (ingest takes telemetry from
+ * the packet parser before that path: ingest/mqtt-telemetry-route.ts).
  */
 import net from 'node:net';
 import { Aedes } from 'aedes';

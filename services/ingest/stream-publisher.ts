@@ -75,6 +75,7 @@ export class StreamPublisher {
   private degraded = false;
   private catchUpDue = false;
   private working: Promise<void> | null = null;
+  private kickQueued = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private appendedCuts: number[] = [];
@@ -136,8 +137,18 @@ export class StreamPublisher {
     }
     this.queue.push(batch);
     this.queuedRows += rows;
-    this.kick();
+    // In a microtask: the batch's PUBACKs, queued just before as microtasks too, are written first; encoding
+    // and appending the batch (a few ms under load) no longer delays them, and it still starts in this turn.
+    if (!this.kickQueued) {
+      this.kickQueued = true;
+      queueMicrotask(this.queuedKick);
+    }
   }
+
+  private readonly queuedKick = (): void => {
+    this.kickQueued = false;
+    this.kick();
+  };
 
   private kick(): void {
     if (this.working || (this.closed && this.queue.length === 0)) return;

@@ -1,8 +1,6 @@
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
-import { from as copyFrom } from 'pg-copy-streams';
 import { PgError, pgErrorCode, type Pool } from '../shared/db.js';
 import { positionsCopyBinary } from './copy-binary.js';
+import { PipelinedCopy } from './pipelined-copy.js';
 import type { PositionColumns, PunchRow } from '../../ingest/rows.js';
 
 /**
@@ -126,8 +124,9 @@ async function copyPositions(pool: Pool, ids: number[], rows: PositionColumns, m
   const onConnectionError = (err: Error) => { broken = err; };
   client.on('error', onConnectionError);
   try {
-    const copy = client.query(copyFrom(markedCopy(firstId, lastId, marker)));
-    await pipeline(Readable.from([positionsCopyBinary(ids, rows)]), copy);
+    const copy = new PipelinedCopy(markedCopy(firstId, lastId, marker), positionsCopyBinary(ids, rows));
+    client.query(copy);
+    await copy.done;
   } catch (err) {
     if (pgErrorCode(err) === undefined) broken = err as Error; // a connection error: drop the client
     throw err;
