@@ -129,6 +129,9 @@ export class MqttIngest {
     return this.port;
   }
 
+  /** Whether telemetry is taken before aedes (routeTelemetry); off for good once a client cannot be routed. */
+  private telemetryRouted = true;
+
   private accept(socket: net.Socket): void {
     const client = this.broker!.handle(socket) as SessionClient;
     enforcePacketLimits(client, this.options.limits, (cmd, bytes) => {
@@ -136,7 +139,15 @@ export class MqttIngest {
       this.options.log.debug({ device_id: device?.id, cmd, bytes }, 'mqtt packet over the size limit: connection closed');
       this.options.onTooLarge(device);
     });
-    routeTelemetry(client, (packet) => this.takeTelemetry(client, packet));
+    if (this.telemetryRouted) {
+      try {
+        routeTelemetry(client, (packet) => this.takeTelemetry(client, packet));
+      } catch (err) {
+        // An aedes whose client no longer looks as the route expects: every message takes aedes's road.
+        this.telemetryRouted = false;
+        this.options.log.error({ err }, 'mqtt telemetry route unavailable; messages go through aedes');
+      }
+    }
   }
 
   /** The listening socket, to share with further ingest processes. */

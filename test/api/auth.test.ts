@@ -143,6 +143,27 @@ describe('organization ids and failed sign-ins', () => {
   });
 });
 
+describe('every route but sign-in', () => {
+  // Authentication is a hook on each route: one without it would answer a caller with no credential.
+  it('answers 401 in the error shape to a request without a credential, or with a bad one, before any of its work', async () => {
+    const doc = (await api.sut.inject({ method: 'GET', url: '/v1/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { security?: unknown[] }>>;
+    };
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops)
+      .filter(([, op]) => op.security === undefined) // the document's default, bearer; sign-in says `security: []`
+      .map(([method, _op]) => ({ method: method.toUpperCase() as 'GET', url: path.replace(/\{[^}]+\}/g, '00000000-0000-4000-8000-000000000000') })));
+    expect(operations.length).toBeGreaterThan(100);
+    const wrong: string[] = [];
+    for (const { method, url } of operations) {
+      for (const headers of [{}, { authorization: 'Bearer not-a-token' }]) {
+        const res = await api.sut.inject({ method, url, headers });
+        if (res.statusCode !== 401 || errorOf(res).code !== 'unauthorized') wrong.push(`${res.statusCode} ${method} ${url}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
+
 describe('bearer tokens', () => {
   it('rejects a missing or non-bearer Authorization header with 401', async () => {
     const headerSets: Record<string, string>[] = [{}, { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }, { authorization: 'Bearer' }];

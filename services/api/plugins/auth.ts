@@ -41,8 +41,12 @@ export interface AuthOptions {
 }
 
 /**
- * Authentication (401), plan gating (402) and scopes (403), in that order, before anything else runs
- * for the route. Registered inside the `/v1` context, so docs and health checks stay public.
+ * Authentication (401), plan gating (402) and scopes (403), in that order: the first of each route's own
+ * `onRequest` hooks, so before the rate limit, parsing, validation and the handler. Hooks added to a `/v1`
+ * context with `addHook('onRequest')` run before it (Fastify runs context hooks first): such a hook must
+ * not need the caller nor do work for one (@fastify/multipart's, on the inspection-form routes, only
+ * listens for the request's end). test/api/auth.test.ts sends every route of the OpenAPI document a request
+ * without a credential. Registered inside the `/v1` context, so docs and health checks stay public.
  */
 export const authPlugin = fp<AuthOptions>(
   async (app, { authenticator, plans }) => {

@@ -24,8 +24,8 @@ export function planLimits(config: Config): Record<Plan, number> {
 
 /**
  * Per-tenant limits by plan (docs/design.md, "REST API"), one counter per tenant across all routes and API
- * processes. Its hook runs after the auth layer's (route hooks follow context hooks), so the tenant
- * is known; public routes count per client address at the starter limit. The hook is ours, on every route
+ * processes. Its hook is appended to each route's `onRequest` hooks, and the auth layer puts its own
+ * first (plugins/auth.ts), so the tenant is known; public routes count per client address at the starter limit. The hook is ours, on every route
  * but those that opt out (`config.rateLimit: false`), as the plugin's `global` mode would add it, except
  * that a caller whose plan has no limit leaves at once: the plugin's own way (its allow list) costs
  * such a request a key, two awaits and two promises before it says so.
