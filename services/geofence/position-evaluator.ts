@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { StreamBatch, StreamBus, StreamEntry } from '../shared/bus.js';
+import type { StreamBus, StreamEntry } from '../shared/bus.js';
 import type { Coordination } from '../shared/coordination.js';
 import type { Pool } from '../shared/db.js';
 import type { Logger } from '../shared/log.js';
@@ -119,18 +119,8 @@ export class PositionEvaluator {
   }
 
   private async run(): Promise<void> {
-    // The next read, issued while the batch before it commits: its round trip (and Redis's work) overlaps the
-    // batch's event insert, state save and XACK instead of following them. Its entries are processed after
-    // that batch, in order; before leases change hands or shards resync, it is processed first.
-    let ahead: Promise<StreamBatch[]> | null = null;
     while (!this.stopping) {
       try {
-        if (ahead && (this.surplus.size > 0 || this.needsSync.size > 0)) {
-          const read = ahead;
-          ahead = null;
-          await this.processRead(await read);
-          if (this.killed) return;
-        }
         await this.giveBackSurplus();
         await this.syncShards();
         const active = this.activeShards();
@@ -139,35 +129,16 @@ export class PositionEvaluator {
           continue;
         }
         await this.claimIdleEntries(active);
-        const read = ahead ?? this.readShards(active);
-        ahead = null;
-        const batches = await read;
+        const batches = await this.deps.bus.readGroup(this.options.group, this.options.workerId,
+          active.map((s) => this.deps.streams.positionShard(s)), { blockMs: this.options.blockMs, count: this.options.batchSize });
         if (this.killed) return;
-        if (batches.length === 0) continue;
-        if (!this.stopping) {
-          ahead = this.readShards(active);
-          ahead.catch(() => {}); // awaited later: a failed read must not count as unhandled meanwhile
-        }
-        await this.processRead(batches);
+        if (batches.length) await this.processBatch(batches.map((b) => ({ stream: b.stream, entries: b.entries })));
       } catch (err) {
         if (this.killed) return;
         this.deps.log.warn({ err }, 'position evaluation failed; resyncing and retrying');
         await sleep(500);
       }
     }
-    // Stopping: what was read ahead is still ours to evaluate (else it waits, pending, for the shards' next owner).
-    if (ahead && !this.killed) await ahead.then((batches) => this.processRead(batches)).catch((err: unknown) => {
-      this.deps.log.warn({ err }, 'position evaluation of the last read failed; its entries stay pending');
-    });
-  }
-
-  private readShards(active: number[]): Promise<StreamBatch[]> {
-    return this.deps.bus.readGroup(this.options.group, this.options.workerId,
-      active.map((s) => this.deps.streams.positionShard(s)), { blockMs: this.options.blockMs, count: this.options.batchSize });
-  }
-
-  private async processRead(batches: StreamBatch[]): Promise<void> {
-    if (batches.length) await this.processBatch(batches.map((b) => ({ stream: b.stream, entries: b.entries })));
   }
 
   private activeShards(): number[] {
