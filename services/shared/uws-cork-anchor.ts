@@ -23,18 +23,11 @@ export class CorkAnchor {
   private listenSocket: uWS.us_listen_socket | null = null;
   private client: net.Socket | null = null;
   private closed = false;
+  private opening: Promise<void> | null = null;
 
-  private constructor() {}
-
-  /** Opens the anchor on 127.0.0.1 (an ephemeral port, closed again once the one connection is in). */
-  static async open(): Promise<CorkAnchor> {
-    const anchor = new CorkAnchor();
-    await anchor.connect().catch(() => anchor.close());
-    return anchor;
-  }
-
-  get anchored(): boolean {
-    return this.anchor !== null;
+  /** Opens the anchor on 127.0.0.1 (an ephemeral port, closed again once the one connection is in); without it, upgrades take the plain path. */
+  open(): Promise<void> {
+    return (this.opening ??= this.connect().catch(() => this.close()));
   }
 
   /** Runs `upgrade` (which calls `res.upgrade`) corked, with the anchor corked around it. */

@@ -12,7 +12,7 @@ import { CorkAnchor } from './uws-cork-anchor.js';
 export class UwsServer {
   readonly app: uWS.TemplatedApp = uWS.App();
   private listenSocket: uWS.us_listen_socket | null = null;
-  private anchor: CorkAnchor | null = null;
+  private readonly anchor = new CorkAnchor();
   private metricsServed = false;
   private readonly metricsAllowed: (authorization: string | undefined) => boolean;
   port = 0;
@@ -40,15 +40,18 @@ export class UwsServer {
   }
 
   async listen(host: string, port: number): Promise<number> {
-    this.anchor ??= await CorkAnchor.open();
-    return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
-        if (!socket) return reject(new Error(`realtime port ${host}:${port} could not be opened (in use?)`));
-        this.listenSocket = socket;
-        this.port = uWS.us_socket_local_port(socket);
-        resolve(this.port);
-      });
-    });
+    const [listening] = await Promise.all([
+      new Promise<number>((resolve, reject) => {
+        this.app.listen(host, port, (socket) => {
+          if (!socket) return reject(new Error(`realtime port ${host}:${port} could not be opened (in use?)`));
+          this.listenSocket = socket;
+          this.port = uWS.us_socket_local_port(socket);
+          resolve(this.port);
+        });
+      }),
+      this.anchor.open(),
+    ]);
+    return listening;
   }
 
   /**
@@ -56,8 +59,7 @@ export class UwsServer {
    * `res.upgrade`. Not `res.cork` alone, which may drop the new socket (services/shared/uws-cork-anchor.ts).
    */
   upgradeLater(res: uWS.HttpResponse, upgrade: () => void): void {
-    if (this.anchor) this.anchor.upgrade(res, upgrade);
-    else res.cork(upgrade);
+    this.anchor.upgrade(res, upgrade);
   }
 
   /**
@@ -69,7 +71,6 @@ export class UwsServer {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
-    this.anchor?.close();
-    this.anchor = null;
+    this.anchor.close();
   }
 }

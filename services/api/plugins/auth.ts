@@ -1,5 +1,6 @@
 import type { FastifyContextConfig, FastifyRequest, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
+import { addRouteHook } from './route-hooks.js';
 import { hasApiAccess } from '../../shared/contracts/domain.js';
 import { parseBearer } from '../../shared/contracts/credentials.js';
 import type { Principal } from '../../shared/principal.js';
@@ -61,7 +62,7 @@ export const authPlugin = fp<AuthOptions>(
 
     // A hook on each route that needs a caller, with the route's config at hand: reading it per request
     // (`request.routeOptions`) builds an object each time. First among the route's own hooks, so the rate
-    // limit, added to every route before this, runs after it and knows the tenant.
+    // limit, which goes last, runs after it and knows the tenant.
     app.addHook('onRoute', (route) => {
       const config = route.config ?? {};
       if (!config.public && config.scope === undefined) {
@@ -69,9 +70,7 @@ export const authPlugin = fp<AuthOptions>(
       }
       if (config.public) return;
       const authenticate: onRequestHookHandler = (request) => authenticateRequest(request, config);
-      const options = route as unknown as { onRequest?: onRequestHookHandler | onRequestHookHandler[] };
-      const existing = options.onRequest;
-      options.onRequest = existing === undefined ? [authenticate] : Array.isArray(existing) ? [authenticate, ...existing] : [authenticate, existing];
+      addRouteHook(route, 'onRequest', authenticate, 'first');
     });
 
     async function authenticateRequest(request: FastifyRequest, config: FastifyContextConfig): Promise<void> {

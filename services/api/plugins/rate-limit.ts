@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
+import { addRouteHook } from './route-hooks.js';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config.js';
 import type { Plan } from '../../shared/contracts/domain.js';
@@ -62,9 +63,7 @@ export const rateLimitPlugin = fp<RateLimitOptions>(
     };
     app.addHook('onRoute', (route) => {
       if (route.config?.rateLimit === false) return;
-      const options = route as unknown as { onRequest?: onRequestHookHandler | onRequestHookHandler[] };
-      const existing = options.onRequest;
-      options.onRequest = existing === undefined ? [limited] : Array.isArray(existing) ? [...existing, limited] : [existing, limited];
+      addRouteHook(route, 'onRequest', limited, 'last');
     });
   },
   { name: 'fieldops-rate-limit' },

@@ -1,5 +1,6 @@
-import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { addRouteHook } from './route-hooks.js';
 import { withTenant, type Pool, type Queryable } from '../../shared/db.js';
 import { createIdempotencyStore, IDEMPOTENCY_HEADER, idempotencyClaim, REPLAYED_HEADER, type IdempotencyClaim } from '../idempotency.js';
 import { setEtag } from './versions.js';
@@ -47,18 +48,18 @@ export const writesPlugin = fp<WritesOptions>(
       const mode = config.idempotent;
       if (!mode) return;
       // After authentication and validation: the key is scoped to the caller and fingerprints the parsed body.
-      appendRouteHook(route, 'preHandler', async (request: FastifyRequest) => {
+      addRouteHook(route, 'preHandler', async (request: FastifyRequest) => {
         const claim = idempotencyClaim(request.headers[IDEMPOTENCY_HEADER], {
           userId: request.principal.userId, method: request.method, url: request.url, body: request.body,
         }, mode === 'sealed');
         if (claim) claims.set(request, { claim, consumed: false });
-      });
-      appendRouteHook(route, 'onSend', async (request: FastifyRequest, reply: FastifyReply) => {
+      }, 'last');
+      addRouteHook(route, 'onSend', async (request: FastifyRequest, reply: FastifyReply) => {
         const pending = claims.get(request);
         if (pending && !pending.consumed && reply.statusCode < 400) {
           request.log.error({ route: route.url }, 'route is declared idempotent but did not answer through reply.commit');
         }
-      });
+      }, 'last');
     });
 
     app.decorateReply('commit', async function commit<T>(this: FastifyReply, status: number, work: (db: Queryable) => Promise<T>) {
@@ -86,10 +87,3 @@ export const writesPlugin = fp<WritesOptions>(
   },
   { name: 'fieldops-writes', dependencies: ['fieldops-versions'] },
 );
-
-/** Adds `hook` after the route's own hooks of that kind (route hooks run after the app's). */
-function appendRouteHook(route: RouteOptions, name: 'preHandler' | 'onSend', hook: (...args: never[]) => Promise<void>): void {
-  const options = route as unknown as Record<string, unknown>;
-  const existing = options[name];
-  options[name] = existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook];
-}
