@@ -82,6 +82,8 @@ export class DeliveryWorker {
   private readonly holdCap: number;
   /** A held delivery not started within this is handed back: its attempt would outlast its lease. */
   private readonly holdMs: number;
+  /** The deliveries' statements on the pool (a transaction's own store is made where one is needed). */
+  private readonly store: ReturnType<typeof createDeliveryStore>;
   private pendingRecords: AttemptRecord[] = [];
   /** Outcomes not yet written (waiting or being written): claiming pauses while the writes lag this far. */
   private unrecorded = 0;
@@ -98,6 +100,7 @@ export class DeliveryWorker {
 
   constructor(private readonly pool: Pool, private readonly log: Logger, private readonly options: DeliveryWorkerOptions) {
     this.sender = createHttpSender();
+    this.store = createDeliveryStore(pool);
     this.box = sealedBox(options.secretKey, 'webhook-secrets');
     this.allow = parseAllowList(options.allowHosts);
     this.resolver = options.resolver ?? systemResolver;
@@ -140,14 +143,13 @@ export class DeliveryWorker {
   }
 
   private async run(): Promise<void> {
-    const store = createDeliveryStore(this.pool);
     let sweptAt = 0;
     let lastSweepOkAt: number | null = null;
     while (!this.closed) {
       if (Date.now() - sweptAt >= STRANDED_SWEEP_MS) {
         sweptAt = Date.now();
         const within = lastSweepOkAt === null ? null : sweptAt - lastSweepOkAt + STRANDED_OVERLAP_MS;
-        await store.promoteStranded(STRANDED_AGE_MS, within).then(
+        await this.store.promoteStranded(STRANDED_AGE_MS, within).then(
           () => { lastSweepOkAt = sweptAt; },
           (err: unknown) => this.log.warn({ err }, 'webhooks: cannot promote stranded deliveries'),
         );
@@ -158,7 +160,7 @@ export class DeliveryWorker {
       let claimed: ClaimedDelivery[] = [];
       if (batch > 0 && this.readyCount < this.options.maxInFlight) {
         try {
-          claimed = await store.claim({
+          claimed = await this.store.claim({
             batch,
             ...this.slots(),
             perEndpoint: this.options.endpointConcurrency * HOLD_FACTOR,
@@ -180,15 +182,19 @@ export class DeliveryWorker {
     const saturated: string[] = [];
     const partial: { webhookId: string; free: number }[] = [];
     const endpoints = new Set([...this.perEndpoint.keys(), ...this.ready.keys()]);
-    for (const [webhookId, ms] of this.answerMs) if (ms > SLOW_ENDPOINT_MS) endpoints.add(webhookId);
+    for (const webhookId of this.answerMs.keys()) if (this.isSlow(webhookId)) endpoints.add(webhookId);
     for (const webhookId of endpoints) {
-      const slow = (this.answerMs.get(webhookId) ?? 0) > SLOW_ENDPOINT_MS;
+      const slow = this.isSlow(webhookId);
       const limit = this.options.endpointConcurrency * (slow ? 1 : HOLD_FACTOR);
       const free = limit - (this.perEndpoint.get(webhookId) ?? 0) - (this.ready.get(webhookId)?.length ?? 0);
       if (free <= 0) saturated.push(webhookId);
       else partial.push({ webhookId, free });
     }
     return { saturated, partial };
+  }
+
+  private isSlow(webhookId: string): boolean {
+    return (this.answerMs.get(webhookId) ?? 0) > SLOW_ENDPOINT_MS;
   }
 
   private hold(claimed: readonly ClaimedDelivery[]): void {
@@ -228,7 +234,7 @@ export class DeliveryWorker {
   private release(deliveries: readonly ClaimedDelivery[]): Promise<void> {
     if (deliveries.length === 0) return Promise.resolve();
     this.wakeup.signal();
-    return createDeliveryStore(this.pool).release(deliveries.map((d) => ({ seq: d.seq, attempts: d.attempts })))
+    return this.store.release(deliveries.map((d) => ({ seq: d.seq, attempts: d.attempts })))
       .catch((err: unknown) => this.log.warn({ err, deliveries: deliveries.length }, 'webhooks: cannot hand back held deliveries; their leases will run out'));
   }
 
@@ -359,7 +365,7 @@ export class DeliveryWorker {
     for (let attempt = 0; ; attempt++) {
       try {
         // One statement outside a transaction: two round trips fewer per batch on the hot path.
-        gaveUp = await createDeliveryStore(this.pool).complete(records);
+        gaveUp = await this.store.complete(records);
         break;
       } catch (err) {
         if (this.closed && attempt >= 2) {
